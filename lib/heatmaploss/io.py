@@ -1,0 +1,152 @@
+"""Crash-safe file output: atomic writes, figures as PNG + PDF, and ``summary.json``.
+
+A run killed at any instant must leave either the old file or the new one, never half of
+one; every writer in the project goes through these helpers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+try:  # POSIX advisory locks; on other systems summary updates are not process-safe.
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+SUMMARY_NAME = "summary.json"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success rename it onto ``path``.
+
+    Args:
+        path: final destination.
+        suffix: suffix of the temporary file (defaults to the destination's, so writers that
+            infer the format from the name, such as matplotlib, keep working).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix,
+        dir=path.parent,
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically and return the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert numpy scalars/arrays, dataclasses, tuples and non-finite floats for JSON.
+
+    NaN and ±inf become ``None`` so that the output is strict JSON readable by any program.
+    """
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return to_jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Write ``data`` as indented, strict JSON atomically and return the path."""
+    return write_text(path, json.dumps(to_jsonable(data), indent=2, sort_keys=True) + "\n")
+
+
+def save_figure(fig, name: str, figures_dir: str | os.PathLike, dpi: int = 150) -> list[Path]:
+    """Save a matplotlib figure as ``<name>.png`` and ``<name>.pdf`` atomically.
+
+    Args:
+        fig: a matplotlib Figure.
+        name: explicit figure name, e.g. ``exp1_heart_overlap_hist`` (no extension).
+        figures_dir: destination folder.
+        dpi: resolution of the PNG.
+
+    Returns:
+        The two written paths.
+    """
+    if not name or "/" in name or "." in name:
+        raise ValueError(f"figure name {name!r} must be a plain name without '/' or extension")
+    out = []
+    for ext in ("png", "pdf"):
+        target = Path(figures_dir) / f"{name}.{ext}"
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=ext)
+        out.append(target)
+    return out
+
+
+def _deep_merge(base: dict, update: dict) -> dict:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def update_summary(results: str | os.PathLike, part: dict) -> dict:
+    """Deep-merge ``part`` into ``<results>/summary.json`` (process-safe, atomic).
+
+    Each notebook contributes its own top-level keys; re-running a notebook replaces its
+    values and leaves the other notebooks' entries alone.
+
+    Args:
+        results: a profile's results folder.
+        part: nested mapping of statistics (numpy values are converted).
+
+    Returns:
+        The whole summary after the update.
+    """
+    results = Path(results)
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / SUMMARY_NAME
+    lock_path = results / ".summary.lock"
+    with open(lock_path, "a+") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            current = read_summary(results)
+            merged = _deep_merge(current, to_jsonable(part))
+            write_json(path, merged)
+        finally:
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    return merged
+
+
+def read_summary(results: str | os.PathLike) -> dict:
+    """Return the contents of ``<results>/summary.json`` (empty dict when absent)."""
+    path = Path(results) / SUMMARY_NAME
+    if not path.exists():
+        return {}
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
