@@ -140,6 +140,11 @@ def run_notebook(notebook: Path, parameters: dict, output: Path, progress: bool)
     env_defaults = {"TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     for key, value in env_defaults.items():
         os.environ.setdefault(key, value)
+    # The kernel is a separate process: make it import this checkout's library even when the
+    # project is not installed (or another checkout is).
+    lib = str(REPO_ROOT / "lib")
+    if os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] != lib:
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [lib, os.environ.get("PYTHONPATH")]))
     start = time.perf_counter()
     papermill.execute_notebook(
         str(notebook), str(output), parameters=parameters, kernel_name="python3",
