@@ -172,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="extra notebook parameter, passed to every notebook that declares it")
     parser.add_argument("--no-progress", action="store_true", help="hide per-cell progress bars")
+    parser.add_argument("--notebooks-dir", default=str(paths.NOTEBOOKS_DIR),
+                        help="folder of NN_*.ipynb chapter notebooks (default: notebooks/)")
     return parser
 
 
@@ -194,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             raise RunAllError(
                 f"--profile {args.profile!r}: unknown profile; allowed: {', '.join(PROFILE_NAMES)}"
             )
-        notebooks = discover_notebooks()
+        notebooks = discover_notebooks(Path(args.notebooks_dir))
         if args.list:
             list_notebooks(notebooks)
             return 0

@@ -13,7 +13,8 @@ def test_environment_yml_installs_the_declared_package(repo_root):
     # dependency listed in pyproject.toml is therefore installed by both routes.
     assert re.search(r"^\s*-\s*python=3\.11\s*$", env, re.M)
     assert re.search(r"^\s*-\s*-e \.\[dev\]\s*$", env, re.M), "environment.yml must pip-install -e .[dev]"
-    conda_pkgs = re.findall(r"^  - ([A-Za-z0-9_.-]+)", env, re.M)
+    deps = env.split("dependencies:", 1)[1]
+    conda_pkgs = [re.split(r"[<>=]", p)[0] for p in re.findall(r"^  - ([A-Za-z0-9_.=<>-]+)\s*$", deps, re.M)]
     assert set(conda_pkgs) <= {"python", "pip"}, (
         f"conda-only packages {set(conda_pkgs) - {'python', 'pip'}} would diverge from pyproject.toml"
     )

@@ -1,0 +1,84 @@
+"""run_all.py: argument checking, skipping finished notebooks, failure reporting, smoke run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import run_all
+from tools.notebook import write_notebook
+
+PARAMS = 'profile: str = "quick"  # profile\nseed: int = 0  # seed\nresults_dir: str = ""  # out\nrate: float = 0.5  # a rate'
+
+
+def _chapter(folder, name, body):
+    folder.mkdir(exist_ok=True)
+    write_notebook(folder / f"{name}.ipynb", [
+        ("markdown", f"# {name}"), ("colab", None), ("parameters", PARAMS), ("code", body),
+    ])
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "run_all.py", "--no-progress", *args],
+                          cwd=run_all.REPO_ROOT, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture
+def chapters(tmp_path):
+    nbdir = tmp_path / "nbs"
+    _chapter(nbdir, "01_first", "from heatmaploss import io\nio.update_summary(results_dir, {'first': {'rate': rate}})")
+    _chapter(nbdir, "02_second", "x = 1\nraise RuntimeError(f'boom {rate}')")
+    return nbdir
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--profile", "tiny"], "--profile 'tiny': unknown profile; allowed: smoke, quick, thesis"),
+    (["--param", "nope=1"], "--param nope: no selected notebook takes it"),
+    (["--param", "rate=fast"], "parameter rate='fast' has type str; expected float"),
+    (["--param", "seed=2"], "set it with --seed"),
+    (["--param", "rate"], "expected NAME=VALUE"),
+    (["--only", "07"], "--only 07: no such notebook; available: 01_first, 02_second"),
+])
+def test_bad_arguments_give_one_line_errors(chapters, tmp_path, capsys, argv, message):
+    code = run_all.main(["--notebooks-dir", str(chapters), "--results-dir", str(tmp_path / "r"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_unwritable_results_dir(chapters, tmp_path, capsys):
+    if os.geteuid() == 0:
+        blocker = tmp_path / "file"
+        blocker.write_text("not a folder")
+        target = blocker / "sub"
+    else:
+        target = tmp_path / "ro"
+        target.mkdir(mode=0o500)
+    code = run_all.main(["--notebooks-dir", str(chapters), "--results-dir", str(target)])
+    assert code == 2 and "choose a writable folder" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_runs_skips_and_reports_failures(chapters, tmp_path):
+    res = tmp_path / "res"
+    first = _run("--notebooks-dir", str(chapters), "--results-dir", str(res), "--profile", "smoke",
+                 "--only", "01", "--param", "rate=0.25")
+    assert first.returncode == 0, first.stderr
+    summary = json.loads((res / "smoke" / "summary.json").read_text())
+    assert summary["first"] == {"rate": 0.25}
+    assert summary["notebooks"]["01_first"]["status"] == "completed"
+    assert (res / "smoke" / "notebooks" / "01_first.ipynb").exists()
+
+    again = _run("--notebooks-dir", str(chapters), "--results-dir", str(res), "--profile", "smoke",
+                 "--only", "01", "--param", "rate=0.25")
+    assert "skip 01_first" in again.stdout
+
+    failed = _run("--notebooks-dir", str(chapters), "--results-dir", str(res), "--profile", "smoke")
+    assert failed.returncode == 1
+    assert "02_second.ipynb failed in cell [" in failed.stderr and "RuntimeError: boom 0.5" in failed.stderr
+    executed = res / "smoke" / "notebooks" / "02_second.ipynb"
+    assert "boom" in executed.read_text(), "the failing notebook keeps its traceback"
+    assert not list((res / "smoke" / "notebooks").glob(".*.running.ipynb"))
