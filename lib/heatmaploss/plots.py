@@ -185,7 +185,7 @@ def per_class_plot(per_class: Mapping[str, Any], *, title: str, ylabel: str,
             median.set(color=colors[name], linewidth=1.5)
         for pos, col in zip(positions, columns):
             ax.plot(pos + rng.uniform(-width * 0.25, width * 0.25, col.size), col, "o",
-                    color=colors[name], markersize=3, alpha=0.8)
+                    color=colors[name], markersize=3, alpha=0.8, clip_on=False)
         ax.plot([], [], "s", color=colors[name], alpha=0.6, label=f"{name} (n = {arr.shape[0]})")
     ax.set_xticks(np.arange(len(class_names)), class_names)
     ax.set_xlabel("class (boxes: quartiles; whiskers: 1.5 IQR; dots: one model each)")
