@@ -190,3 +190,14 @@ def test_figures_from_published_groups(hirescam):
     with pytest.raises(ValueError, match="non-finite"):
         plots.overlap_histogram({"a": [0.1, np.nan]}, title="t")
     plt.close("all")
+
+
+def test_statistics_modules_do_not_import_tensorflow(repo_root):
+    import subprocess
+    import sys
+
+    code = ("import sys; import heatmaploss.stats, heatmaploss.reanalysis, heatmaploss.plots, "
+            "heatmaploss.report, heatmaploss.claims; "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
+    env = {"PYTHONPATH": str(repo_root / "lib"), "MPLBACKEND": "Agg", "PATH": ""}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
