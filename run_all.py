@@ -269,7 +269,10 @@ def main(argv: list[str] | None = None) -> int:
             "status": "completed", "seconds": round(seconds, 1), "parameters": params,
             "executed_notebook": str(output.relative_to(results)),
         }}})
-    print(f"done: outputs in {results}")
+    from heatmaploss import report
+
+    written = report.render(results)
+    print(f"done: outputs in {results}; report: {', '.join(str(p) for p in written)}")
     return 0
 
 
