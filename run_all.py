@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     from heatmaploss import report
 
     written = report.render(results)
-    print(f"done: outputs in {results}; report: {', '.join(str(p) for p in written)}")
+    print(f"done: outputs in {results}; report: {written['markdown']}")
     return 0
 
 
