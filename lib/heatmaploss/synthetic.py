@@ -306,6 +306,23 @@ def generate(experiment: int, n_per_class: int, seed: int, **options: Any) -> Sy
     return next(iter_batches(experiment, n_per_class, seed, 4 * int(n_per_class), **options))
 
 
+def tissue_fractions(data: SyntheticMRIs) -> dict[str, np.ndarray]:
+    """Per-image fraction of the image's pixels in each region.
+
+    Args:
+        data: a set or chunk.
+
+    Returns:
+        Dict of (N,) float64 arrays: ``heart``, ``fat``, ``sex_marker``, ``decoy_marker`` and
+        one per :class:`Tissue` (lower-case name).
+    """
+    seg = data.segmentation.reshape(len(data), -1)
+    counts = {t.name.lower(): np.count_nonzero(seg == t, axis=1) for t in Tissue}
+    out = {name: c / seg.shape[1] for name, c in counts.items()}
+    out["heart"] = sum(counts[t.name.lower()] for t in HEART_TISSUES) / seg.shape[1]
+    return out
+
+
 def to_model_input(images: np.ndarray) -> np.ndarray:
     """Network input: grey images repeated to 3 channels and scaled to x / 127.5 − 1.
 
