@@ -118,7 +118,7 @@ def plot_samples(data: synthetic.SyntheticMRIs, per_class: int = 4, title: str =
     from matplotlib.patches import Patch
 
     fig, axes = plt.subplots(len(CLASSES), 2 * per_class, squeeze=False,
-                             figsize=(2.1 * 2 * per_class, 1.9 * len(CLASSES)))
+                             figsize=(2.0 * 2 * per_class, 2.0 * len(CLASSES)))
     for k, name in enumerate(CLASSES):
         chosen = np.flatnonzero(data.labels == k)[:per_class]
         if chosen.size < per_class:
@@ -137,7 +137,7 @@ def plot_samples(data: synthetic.SyntheticMRIs, per_class: int = 4, title: str =
                for t, c in TISSUE_COLOURS.items() if int(t) in present]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.97))
+    fig.tight_layout(rect=(0, 0.04, 1, 0.97), h_pad=1.2)
     return fig
 
 
@@ -166,7 +166,9 @@ def plot_geometry_distributions(frame: pd.DataFrame):
                     if values.empty:
                         continue
                     box = ax.boxplot([values.to_numpy()], positions=[k + (0.2 if male else -0.2)],
-                                     widths=0.35, patch_artist=True, showfliers=False)
+                                     widths=0.35, patch_artist=True,
+                                     medianprops={"color": "black"},
+                                     flierprops={"markersize": 2, "alpha": 0.4})
                     box["boxes"][0].set_facecolor(colours[male])
             ax.set_xticks(range(len(CLASSES)), CLASSES)
             ax.set_title(f"experiment {experiment}: {label}", fontsize=9)
@@ -190,9 +192,9 @@ def plot_heart_fraction_hist(frame: pd.DataFrame):
     experiments = sorted(frame["experiment"].unique())
     fig, axes = plt.subplots(1, len(experiments), squeeze=False,
                              figsize=(5.5 * len(experiments), 3.4))
-    bins = np.linspace(0, max(0.45, float(frame["heart"].max())), 60)
     for ax, experiment in zip(axes[0], experiments):
         sub = frame[frame["experiment"] == experiment]
+        bins = np.linspace(0, 1.05 * float(sub["heart"].max()), 60)
         for k, name in enumerate(CLASSES):
             colour = f"C{k}"
             ax.hist(sub.loc[sub["label"] == k, "heart"], bins=bins, histtype="step",
@@ -205,3 +207,22 @@ def plot_heart_fraction_hist(frame: pd.DataFrame):
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def fraction_summary(table: pd.DataFrame) -> dict[str, Any]:
+    """The ``summary.json`` entry of the calibration: per experiment and class, ours and thesis.
+
+    Args:
+        table: :func:`fraction_table` output.
+
+    Returns:
+        ``{"experiments": {"1": {"NOR": {"heart": ..., "heart_thesis": ..., ...}, ...}, ...},
+        "max_abs_heart_relative_error": ...}``.
+    """
+    columns = [c for c in table.columns if c not in ("experiment", "class")]
+    experiments: dict[str, dict[str, dict[str, float]]] = {}
+    for record in table.to_dict(orient="records"):
+        entry = experiments.setdefault(str(record["experiment"]), {})
+        entry[record["class"]] = {c: record[c] for c in columns}
+    return {"experiments": experiments,
+            "max_abs_heart_relative_error": float(table["heart_relative_error"].abs().max())}
