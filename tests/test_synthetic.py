@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from heatmaploss import synthetic, synthetic_geometry, synthetic_plots
+from heatmaploss import synthetic, synthetic_geometry, synthetic_plots, synthetic_render
 from heatmaploss.synthetic import CLASSES, THESIS_FACTS, Tissue
 
 N_CALIBRATION = 2500  # images per class, as the acceptance asks
@@ -289,3 +289,29 @@ def test_figures_draw(small, tmp_path):
     assert len(synthetic_plots.plot_heart_fraction_hist(frame).axes) == 1
     outline = synthetic_plots.outline_image(small[2].segmentation[0])
     assert outline.shape == (H, W, 3) and outline.any()
+
+
+def test_extreme_individuals_are_clipped_not_errors():
+    # s = 2.5 (10 SD) overflows the image (the thesis's code raised); s = 0.4 puts the fat
+    # bar on the heart's rows. Both must still give valid, partitioned segmentations.
+    labels = np.array([0, 1, 2, 3] * 2)
+    uniforms = np.full((8, synthetic_geometry.N_UNIFORMS), 0.3)
+    normals = np.zeros((8, synthetic_geometry.N_NORMALS))
+    normals[:, synthetic_geometry.Z_SIZE] = [8] * 4 + [-4] * 4
+    ind = synthetic_geometry.sample_individuals(labels, uniforms, normals, 1, "thesis", 0.0)
+    lay = synthetic_geometry.layout(ind, 1)
+    images = np.empty((8, H, W), np.uint8)
+    seg = np.empty_like(images)
+    synthetic_render.render(lay, ind, np.random.default_rng(0), 0.0, images, seg)
+    assert (seg[:4] > 0).mean() > 0.3 and set(np.unique(seg)) <= set(range(6))
+    assert (seg[4:] == Tissue.FAT).sum(axis=(1, 2)).min() > 0
+    with pytest.raises(ValueError, match="C-contiguous"):
+        synthetic_render.render(lay, ind, np.random.default_rng(0), 0.0, images[:, :, ::2], seg)
+
+
+def test_chunk_invariance_with_options():
+    options = {"decoy": 0.5, "difficulty": 0.3, "variability": "intended"}
+    whole = synthetic.generate(1, 80, seed=21, **options)
+    chunks = list(synthetic.iter_batches(1, 80, 21, 100, **options))
+    np.testing.assert_array_equal(np.concatenate([c.images for c in chunks]), whole.images)
+    np.testing.assert_array_equal(np.concatenate([c.decoy_class for c in chunks]), whole.decoy_class)

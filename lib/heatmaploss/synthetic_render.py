@@ -159,6 +159,8 @@ def render(lay: dict[str, np.ndarray], ind: dict[str, np.ndarray], rng: np.rando
             (interpolating the two quantile functions: exactly normal myocardium at 1).
         images, seg: (n, H, W) uint8 C-contiguous outputs, overwritten.
     """
+    if not (images.flags.c_contiguous and seg.flags.c_contiguous):
+        raise ValueError("render writes through flat views: images and seg must be C-contiguous")
     n = lay["centre_row"].shape[0]
     rows = row_band(lay)
     b = run_bounds(lay, rows)
