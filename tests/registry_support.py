@@ -49,7 +49,7 @@ def fresh_postgres_url():
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path):
     """A fresh registry URL on each backend."""
     if request.param == "sqlite":

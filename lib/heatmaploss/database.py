@@ -13,6 +13,7 @@ value (passwords masked) and the fix.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import random
 import re
@@ -86,12 +87,29 @@ def parse_url(url: str) -> URL:
         parsed = make_url(url)
     except ArgumentError:
         raise RegistryError(f"database URL {mask_url(url)!r} is not a URL: {_URL_HELP}") from None
-    if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "postgres":  # the libpq / Heroku spelling
+        backend = "postgresql"
+    if backend not in SUPPORTED_BACKENDS:
         raise RegistryError(
             f"unsupported database URL scheme {parsed.drivername!r} in {mask_url(parsed)!r}: "
             f"{_URL_HELP}"
         )
-    return parsed
+    if backend == "postgresql" and not driver:
+        # SQLAlchemy's default PostgreSQL driver changed between versions (psycopg2 → psycopg):
+        # use whichever of the two is installed.
+        driver = next((name for name in ("psycopg2", "psycopg")
+                       if importlib.util.find_spec(name) is not None), "psycopg2")
+    return parsed.set(drivername=f"{backend}+{driver}" if driver else backend)
+
+
+def not_a_database(path: str | Path, reason: str | None = None) -> RegistryError:
+    """The error for a registry file that exists but is not an SQLite database."""
+    detail = f" ({reason})" if reason else ""
+    return RegistryError(
+        f"registry file {str(path)!r} is not an SQLite database{detail}: move it aside (it is "
+        "left untouched) or point HEATMAPLOSS_DATABASE_URL / the results dir elsewhere"
+    )
 
 
 def sqlite_path(url: URL) -> Path | None:
@@ -129,10 +147,7 @@ def check_sqlite_file(path: Path) -> None:
         with open(path, "rb") as fh:
             header = fh.read(len(_SQLITE_MAGIC))
         if header != _SQLITE_MAGIC:
-            raise RegistryError(
-                f"registry file {str(path)!r} is not an SQLite database: move it aside (it is "
-                "left untouched) or point HEATMAPLOSS_DATABASE_URL / the results dir elsewhere"
-            )
+            raise not_a_database(path)
 
 
 def _sqlite_on_connect(dbapi_connection, connection_record) -> None:
@@ -180,19 +195,26 @@ def make_engine(url: URL) -> Engine:
         connect_args = {}
         if url.get_driver_name() in ("psycopg2", "psycopg"):
             connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
-        # pre_ping: a long search outlives idle connections that the server or a NAT dropped.
-        return create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+        # A long search outlives idle connections that a server or NAT drops: recycle pooled
+        # connections after 30 min, and retry a transaction that finds its connection dead
+        # (is_transient) rather than pinging before each one (one more round trip each).
+        return create_engine(url, connect_args=connect_args, pool_recycle=1800)
     except (NoSuchModuleError, ImportError) as exc:
         raise RegistryError(
-            f"no driver for {mask_url(url)!r} ({first_line(exc)}): install it, e.g. "
-            "pip install 'heatmaploss[postgres]' for postgresql+psycopg2"
+            f"no driver for {mask_url(url)!r} ({first_line(exc)}): install it (for "
+            "postgresql+psycopg2: pip install 'heatmaploss[postgres]') or name an installed one"
         ) from None
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for errors that go away when the transaction is run again (locks, deadlocks)."""
+    """True for errors that go away when the transaction is run again.
+
+    Locks held by other writers, deadlocks, and dead pooled connections (the pool reconnects).
+    """
     if not isinstance(exc, DBAPIError):
         return False
+    if exc.connection_invalidated:  # server restarted or connection dropped: reconnect
+        return True
     pgcode = getattr(exc.orig, "pgcode", None)
     if pgcode in _TRANSIENT_PGCODES:
         return True

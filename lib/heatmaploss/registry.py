@@ -30,7 +30,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from . import paths, provenance
 from .database import (WRITE_OPTION, RegistryError, check_sqlite_file, first_line, make_engine,
-                       mask_url, parse_url, retry_transient, sqlite_path)
+                       mask_url, not_a_database, parse_url, retry_transient, sqlite_path)
 from .io import to_jsonable
 from .registry_schema import (ALL_CLASSES, METRIC_KEY, MODEL_COLUMNS, MODEL_STATUSES,
                               SCHEMA_VERSION, check_name, check_number, config_hash,
@@ -116,9 +116,7 @@ class Registry:
         reason = first_line(exc)
         if self.dialect == "sqlite":
             if "not a database" in reason:
-                return RegistryError(
-                    f"registry file {self.url.database!r} is not an SQLite database ({reason}): "
-                    "move it aside (it is left untouched) or point the results dir elsewhere")
+                return not_a_database(self.url.database, reason)
             fix = "check that the file is readable and its folder writable"
         else:
             fix = ("check that the server is running and that host, port, user, password and "
@@ -317,6 +315,10 @@ class Registry:
         columns = ["model_id", "experiment", "protocol", "group", "profile", "search",
                    *[c for c in MODEL_COLUMNS if c != "id"]]
         frame = pd.DataFrame(self._rows(stmt), columns=columns)
+        # Missing numbers read as NaN / <NA>, as the statistics expect, never as None.
+        frame = frame.astype({**dict.fromkeys(("wall_time_s", "val_accuracy", "val_loss",
+                                               "test_accuracy"), float),
+                              **dict.fromkeys(("seed", "epochs", "best_epoch"), "Int64")})
         hps = pd.DataFrame([h if isinstance(h, dict) else {} for h in frame["hyperparameters"]],
                            index=frame.index)
         for name in hps.columns:
