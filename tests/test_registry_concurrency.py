@@ -68,7 +68,7 @@ def _run_writers(url: str, key_lists: list[list[int]], round_no: int) -> None:
     assert [w.exitcode for w in workers] == [0] * len(workers), messages
 
 
-def _check(url: str, keys: range, round_no: int) -> None:
+def _check(url: str, keys: range, round_no: int, n_rewritten: int = 0) -> None:
     # Count with plain SQL, independently of the registry's own query helpers.
     engine = create_engine(url)
     with engine.connect() as conn:
@@ -78,6 +78,8 @@ def _check(url: str, keys: range, round_no: int) -> None:
         assert count("SELECT COUNT(DISTINCT trial) FROM models") == len(keys)
         assert count("SELECT COUNT(*) FROM metrics") == len(keys)
         assert count("SELECT COUNT(DISTINCT model_id) FROM metrics") == len(keys)
+        # Each key written twice went through the update branch of the upsert exactly once.
+        assert count("SELECT COUNT(*) FROM models WHERE updated_at <> created_at") == n_rewritten
     engine.dispose()
     registry = Registry(url=url)
     wide = registry.metrics_wide(experiment="concurrency")
@@ -97,4 +99,5 @@ def test_eight_writers_record_4000_models_exactly_once(database_url):
         shared = zip(blocks[w][:N_OVERLAP], blocks[(w + 1) % N_WORKERS][:N_OVERLAP])
         keys.append([k for pair in shared for k in pair] + blocks[w][N_OVERLAP:])
     _run_writers(database_url, keys, round_no=1)
-    _check(database_url, range(N_WORKERS * N_RECORDS), round_no=1)
+    _check(database_url, range(N_WORKERS * N_RECORDS), round_no=1,
+           n_rewritten=N_WORKERS * N_OVERLAP)
