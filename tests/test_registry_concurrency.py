@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue
+import time
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -101,3 +102,36 @@ def test_eight_writers_record_4000_models_exactly_once(database_url):
     _run_writers(database_url, keys, round_no=1)
     _check(database_url, range(N_WORKERS * N_RECORDS), round_no=1,
            n_rewritten=N_WORKERS * N_OVERLAP)
+
+
+def _write_forever(url: str) -> None:
+    registry = Registry(url=url)
+    search_id = registry.get_or_create_search(**SEARCH)
+    key = 0
+    while True:
+        registry.record_model(search_id, f"trial_{key:05d}", val_accuracy=0.5,
+                              metrics=[{"metric": "overlap", "explainer": "hirescam",
+                                        "region": "heart", "value": 0.5}])
+        key += 1
+
+
+def test_writer_killed_mid_write_leaves_only_whole_records(database_url):
+    registry = Registry(url=database_url)
+    writer = mp.get_context("spawn").Process(target=_write_forever, args=(database_url,))
+    writer.start()
+    deadline = time.monotonic() + 120
+    while len(registry.models()) < 50 and time.monotonic() < deadline and writer.is_alive():
+        time.sleep(0.1)  # let it write a while, then SIGKILL it (almost surely mid-write)
+    writer.kill()
+    writer.join()
+    models = registry.models()
+    # Keys were written in order, one transaction per model with its metric: the killed
+    # transaction is rolled back entirely and everything before it is there.
+    assert len(models) >= 50
+    assert models["trial"].tolist() == [f"trial_{k:05d}" for k in range(len(models))]
+    assert len(registry.metrics()) == len(models)
+    # ... and the database takes new writes afterwards.
+    search_id = registry.get_or_create_search(**SEARCH)
+    registry.record_model(search_id, "after_the_crash")
+    assert len(registry.models()) == len(models) + 1
+    registry.close()
