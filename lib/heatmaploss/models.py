@@ -123,7 +123,7 @@ def thesis_head(feature_shape: tuple[int, ...], n_classes: int = 4, *, pool: boo
         feature_shape: the backbone's output shape without the batch axis.
         n_classes: number of classes (logits, no activation).
         pool: start with a 2 x 2 (x 2) max-pool, VGG16's ``block5_pool`` (the thesis's network
-            attributed ``block5_conv3``, before that pool).
+            attributed ``block5_conv3``, before that pool); axes of size 1 are not pooled.
         seed: seed of the dense initialisers.
 
     Returns:
@@ -135,7 +135,9 @@ def thesis_head(feature_shape: tuple[int, ...], n_classes: int = 4, *, pool: boo
     hidden = inputs
     if pool:
         pooling = keras.layers.MaxPooling2D if len(feature_shape) == 3 else keras.layers.MaxPooling3D
-        hidden = pooling(2, name="head_pool")(hidden)
+        # Axes already down to one cell (thin 3-D volumes) are not pooled.
+        sizes = tuple(min(2, int(size)) for size in feature_shape[:-1])
+        hidden = pooling(sizes, name="head_pool")(hidden)
     hidden = keras.layers.Flatten(name="flatten")(hidden)
     hidden = keras.layers.Dense(100, activation="relu", name="dense",
                                 kernel_initializer=keras.initializers.HeUniform(seed=seed))(hidden)
@@ -220,7 +222,7 @@ class HeatmapLossModel(keras.Model):
         if method == "saliency":
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                logits = self(x, training=training)
+                logits = self.call(x, training=training)
                 score = tf.reduce_sum(attr.class_scores(logits, pick_class(logits)))
             return attr.saliency_from_gradients(tape.gradient(score, x)), logits
         activations = self.backbone(x, training=training)
@@ -231,8 +233,11 @@ class HeatmapLossModel(keras.Model):
         gradients = tape.gradient(score, activations)
         return attr.cam_from_gradients(activations, gradients, method), logits
 
-    def _region_at(self, mask: tf.Tensor, grid: tuple[int, ...], dilate: int) -> tf.Tensor:
-        mask = tf.cast(mask, self.compute_dtype)
+    @staticmethod
+    def _region_at(mask: tf.Tensor, maps: tf.Tensor, dilate: int) -> tf.Tensor:
+        """The mask on the maps' grid and dtype, after growing the allowed region."""
+        grid = tuple(maps.shape[1:])
+        mask = tf.cast(mask, maps.dtype)
         if dilate > 0:
             # Grow the allowed region = max-pool of (1 - mask) over a (2k+1) window.
             allowed = tf.nn.max_pool(1.0 - mask[..., None], 2 * dilate + 1, 1, "SAME")[..., 0]
@@ -257,27 +262,27 @@ class HeatmapLossModel(keras.Model):
         config = self.heatmap
         labels, mask, required = self._targets(y)
         x = tf.convert_to_tensor(x)
-        zero = tf.zeros((), self.compute_dtype)
-        penalty_value = inside_value = zero
         if config.uses_maps:
             maps, logits = self._maps_and_logits(x, labels, training)
-            grid = tuple(maps.shape[1:])
+            penalty_value = inside_value = tf.zeros((), maps.dtype)
             selection = losses.class_selection(tf.argmax(labels, axis=-1), config.classes)
             if config.weight > 0:
                 if mask is None:
                     raise ValueError("the heatmap penalty needs y['mask'] (irrelevant region)")
-                irrelevant = self._region_at(mask, grid, config.dilate)
+                irrelevant = self._region_at(mask, maps, config.dilate)
                 penalty_value = losses.selected_mean(
                     losses.penalty(config.penalty, maps, irrelevant), selection)
             if config.inside_weight > 0:
                 if required is None and mask is None:
                     raise ValueError("the inside term needs y['required'] or y['mask']")
-                region = (self._region_at(required, grid, 0) if required is not None
-                          else 1.0 - self._region_at(mask, grid, config.dilate))
+                region = (self._region_at(required, maps, 0) if required is not None
+                          else 1.0 - self._region_at(mask, maps, config.dilate))
                 inside_value = losses.selected_mean(
                     losses.inside_penalty(maps, region), selection)
         else:
-            logits = self(x, training=training)
+            # call() directly: Model.__call__ would cast inputs to the outer model's dtype.
+            logits = self.call(x, training=training)
+            penalty_value = inside_value = tf.zeros((), logits.dtype)
         classification = tf.reduce_mean(
             losses.classification_loss(config.classification, labels, logits))
         total = (classification + config.weight * penalty_value
