@@ -17,8 +17,8 @@ Public API (stable):
   ``penalty`` (unweighted mean penalty over the selected samples) and ``inside`` when
   ``inside_weight > 0``. Saves/loads with ``model.save("m.keras")`` /
   ``keras.models.load_model``.
-* ``make_dataset(images, labels, masks, *, required=None, n_classes=4, batch_size=32,
-  shuffle=True, seed=0, channels=3) -> tf.data.Dataset`` and ``preprocess_images``.
+* ``make_dataset`` and ``preprocess_images`` (defined in ``heatmaploss.pipeline``, re-exported
+  here): the ``tf.data`` pipeline in the format below.
 
 Data format for ``fit``/``evaluate``: batches ``(x, y)`` where ``x`` is float32
 (N, *grid, channels) and ``y`` is a dict ``{"label": one-hot (N, n_classes), "mask":
@@ -33,7 +33,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
 import keras
@@ -41,6 +40,7 @@ import keras
 from heatmaploss import attribution as attr
 from heatmaploss import losses
 from heatmaploss.losses import HeatmapLossConfig
+from heatmaploss.pipeline import make_dataset, preprocess_images  # noqa: F401 (re-exported)
 
 VGG16_WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 VGG16_CACHE_PATH = Path("~/.keras/models") / VGG16_WEIGHTS_FILE
@@ -362,64 +362,3 @@ def build_model(backbone: str = "small_cnn", *, heatmap: HeatmapLossConfig | dic
     features.trainable = not frozen
     head = thesis_head(tuple(features.outputs[0].shape[1:]), n_classes, seed=seed)
     return HeatmapLossModel(features, head, heatmap=heatmap, name=f"{backbone}_classifier")
-
-
-def preprocess_images(images: tf.Tensor, channels: int = 3) -> tf.Tensor:
-    """uint8 grey images (N, *grid) -> float32 (N, *grid, channels) scaled to [-1, 1].
-
-    The thesis repeats the grey image over 3 channels and scales x / 127.5 - 1. Float inputs
-    are returned unchanged (assumed already preprocessed, channel axis included).
-    """
-    images = tf.convert_to_tensor(images)
-    if images.dtype.is_floating:
-        return images
-    scaled = tf.cast(images, tf.float32) / 127.5 - 1.0
-    return tf.repeat(scaled[..., None], channels, axis=-1)
-
-
-def make_dataset(images: np.ndarray, labels: np.ndarray, masks: np.ndarray | None = None, *,
-                 required: np.ndarray | None = None, n_classes: int = 4, batch_size: int = 32,
-                 shuffle: bool = True, seed: int = 0, channels: int = 3) -> tf.data.Dataset:
-    """A ``tf.data`` pipeline of ``(x, {"label", "mask"[, "required"]})`` batches.
-
-    Images and masks stay uint8/bool in memory; conversion happens per batch.
-
-    Args:
-        images: uint8 grey (N, *grid) (scaled and repeated to ``channels``) or float
-            (N, *grid, C) already preprocessed.
-        labels: (N,) integer classes.
-        masks: (N, *grid) irrelevant-region masks at input resolution (1 = unwanted), or None.
-        required: optional (N, *grid) required-region masks for the inside term.
-        n_classes: number of classes for the one-hot labels.
-        batch_size: batch size.
-        shuffle: reshuffle every epoch (seeded).
-        seed: shuffle seed.
-        channels: channels for grey inputs.
-
-    Returns:
-        A batched, prefetched dataset.
-    """
-    labels = np.asarray(labels).reshape(-1)
-    if len(labels) != len(images):
-        raise ValueError(f"{len(labels)} labels for {len(images)} images")
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(f"labels must lie in [0, {n_classes}); got {labels.min()}..{labels.max()}")
-    arrays: dict[str, np.ndarray] = {"label": labels.astype(np.int32)}
-    for key, value in (("mask", masks), ("required", required)):
-        if value is not None:
-            if len(value) != len(images):
-                raise ValueError(f"{key} has {len(value)} entries for {len(images)} images")
-            arrays[key] = np.asarray(value)
-    dataset = tf.data.Dataset.from_tensor_slices((np.asarray(images), arrays))
-    if shuffle:
-        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-
-    def convert(x: tf.Tensor, y: dict[str, tf.Tensor]) -> tuple[tf.Tensor, dict]:
-        target = {"label": tf.one_hot(y["label"], n_classes)}
-        for key in ("mask", "required"):
-            if key in y:
-                target[key] = tf.cast(y[key], tf.float32)
-        return preprocess_images(x, channels), target
-
-    return (dataset.batch(batch_size).map(convert, num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
