@@ -1,0 +1,182 @@
+"""The ACDC chapter's experiments: arrays from patients, U-Net training and Dice, classifiers.
+
+Everything here is called by ``notebooks/05_acdc.ipynb``; sizes come from
+:class:`heatmaploss.profiles.AcdcSettings`. Trained weights and per-run results are saved under
+the results folder and reused when a run is repeated with the same settings.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from heatmaploss import io
+from heatmaploss.acdc import PHASES, AcdcPatient, is_validation
+from heatmaploss.acdc_preprocess import Augmentation, augment_pair, preprocess_pair
+
+
+@dataclass
+class AcdcArrays:
+    """Preprocessed volumes, one row per (patient, phase).
+
+    Attributes:
+        images: (N, X, Y, Z, 1) float32, z-scored.
+        labels: (N, X, Y, Z) uint8, or None when the split has no masks.
+        numbers: patient ids.
+        groups: diagnosis per row (None without a group).
+        phases: "ED"/"ES" per row.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    numbers: np.ndarray
+    groups: np.ndarray
+    phases: np.ndarray
+
+    def subset(self, keep: np.ndarray) -> "AcdcArrays":
+        """Rows where ``keep`` is true."""
+        return AcdcArrays(self.images[keep], None if self.labels is None else self.labels[keep],
+                          self.numbers[keep], self.groups[keep], self.phases[keep])
+
+    @property
+    def validation(self) -> np.ndarray:
+        """Rows of validation patients (id % 5 == 0)."""
+        return self.numbers % 5 == 0
+
+    @property
+    def diseased(self) -> np.ndarray:
+        """Binary class per row: 0 normal (NOR), 1 diseased (the four other groups)."""
+        return np.array([g != "NOR" for g in self.groups], dtype=np.int64)
+
+
+def prepare_arrays(patients: list[AcdcPatient], target_spacing, box,
+                   progress: bool = False) -> AcdcArrays:
+    """Read, z-score, resample and crop the ED and ES volumes (and masks) of ``patients``.
+
+    Returns:
+        The stacked arrays; labels are included when every patient has them.
+    """
+    from tqdm.auto import tqdm
+
+    with_labels = all(p.has_labels for p in patients)
+    images, labels, numbers, groups, phases = [], [], [], [], []
+    for p in tqdm(patients, desc="preprocess", unit="patient", disable=not progress):
+        for phase in PHASES:
+            img, lab = preprocess_pair(p.image(phase), p.label(phase) if with_labels else None,
+                                       p.spacing, target_spacing, box)
+            images.append(img[..., None])
+            labels.append(lab)
+            numbers.append(p.number)
+            groups.append(p.group)
+            phases.append(phase)
+    return AcdcArrays(np.stack(images), np.stack(labels) if with_labels else None,
+                      np.array(numbers), np.array(groups, dtype=object), np.array(phases))
+
+
+def augmented(arrays: AcdcArrays, seed: int, settings: Augmentation = Augmentation()):
+    """One augmented copy of ``arrays.images``/``labels`` (row i drawn with seed (seed, i))."""
+    images = np.empty_like(arrays.images)
+    labels = None if arrays.labels is None else np.empty_like(arrays.labels)
+    for i in range(len(arrays.images)):
+        img, lab = augment_pair(arrays.images[i], None if labels is None else arrays.labels[i],
+                                seed=[seed, i], settings=settings)
+        images[i] = img
+        if labels is not None:
+            labels[i] = lab
+    return images, labels
+
+
+def _run_files(models_dir: Path, name: str) -> tuple[Path, Path]:
+    return models_dir / f"{name}.weights.h5", models_dir / f"{name}.json"
+
+
+def _load_finished(model, models_dir: Path, name: str, config: dict) -> dict | None:
+    weights, record = _run_files(models_dir, name)
+    if weights.is_file() and record.is_file():
+        saved = json.loads(record.read_text())
+        if saved.get("config") == json.loads(json.dumps(io.to_jsonable(config))):
+            model.load_weights(weights)
+            return saved
+    return None
+
+
+def _save_finished(model, models_dir: Path, name: str, record: dict) -> None:
+    weights, path = _run_files(models_dir, name)
+    with io.atomic_path(weights) as tmp:
+        model.save_weights(tmp)
+    io.write_json(path, record)
+
+
+def train_unet(train: AcdcArrays, settings, seed: int, models_dir: str | Path,
+               progress: bool = False):
+    """Train the 3-D U-Net on ``train`` (or reload the finished run with the same settings).
+
+    Args:
+        train: training volumes with labels.
+        settings: an :class:`~heatmaploss.profiles.AcdcSettings`.
+        seed: seeds weights, shuffling and augmentation.
+        models_dir: where weights and the run record are kept.
+        progress: show a tqdm bar over epochs.
+
+    Returns:
+        ``(model, record)``; record has ``seconds`` (training wall time), ``history`` (loss
+        per epoch) and ``config``.
+    """
+    import keras
+    from tqdm.auto import tqdm
+
+    from heatmaploss.acdc_models import build_unet, compile_unet
+
+    s = settings
+    config = {"kind": "unet", "seed": seed, "n_train": len(train.images), **asdict(s)}
+    keras.utils.set_random_seed(seed)
+    model = compile_unet(build_unet(s.box, s.unet_base_filters, s.unet_levels),
+                         s.unet_learning_rate, s.unet_warmup_steps)
+    name = f"acdc_unet_seed{seed}"
+    done = _load_finished(model, Path(models_dir), name, config)
+    if done is not None:
+        return model, done
+    history: dict[str, list[float]] = {}
+    start = time.perf_counter()
+    for epoch in tqdm(range(s.unet_epochs), desc="U-Net", unit="epoch", disable=not progress):
+        if s.unet_augment:
+            x, y = augmented(train, seed=seed * 100_003 + epoch)
+        else:
+            x, y = train.images, train.labels
+        h = model.fit(x, y, batch_size=s.unet_batch_size, epochs=1, verbose=0, shuffle=True)
+        for key, values in h.history.items():
+            history.setdefault(key, []).extend(float(v) for v in values)
+    record = {"config": config, "seconds": time.perf_counter() - start, "history": history}
+    _save_finished(model, Path(models_dir), name, record)
+    return model, record
+
+
+def predict_labels(model, images: np.ndarray, batch_size: int = 4) -> np.ndarray:
+    """Argmax label volumes (N, X, Y, Z) uint8 of a segmentation model."""
+    out = []
+    for i in range(0, len(images), batch_size):
+        out.append(np.argmax(model.predict_on_batch(images[i:i + batch_size]), axis=-1))
+    return np.concatenate(out).astype(np.uint8)
+
+
+def segmentation_scores(predicted: np.ndarray, arrays: AcdcArrays):
+    """Dice per structure for each volume, as a DataFrame (patient, group, phase, RV, MYO, LV)."""
+    import pandas as pd
+
+    from heatmaploss.acdc_models import dice_scores
+
+    rows = []
+    for i in range(len(predicted)):
+        rows.append({"patient": int(arrays.numbers[i]), "group": arrays.groups[i],
+                     "phase": arrays.phases[i], **dice_scores(predicted[i], arrays.labels[i])})
+    frame = pd.DataFrame(rows)
+    frame["mean"] = frame[["RV", "MYO", "LV"]].mean(axis=1)
+    return frame
+
+
+__all__ = ["AcdcArrays", "augmented", "predict_labels", "prepare_arrays",
+           "segmentation_scores", "train_unet"]
