@@ -60,10 +60,23 @@ def mask_to_grid(mask: np.ndarray, levels: int) -> np.ndarray:
     return mask.reshape(mask.shape[0], grid[0], f[0], grid[1], f[1], grid[2], f[2]).mean(axis=(2, 4, 6))
 
 
+def grid_to_box(maps: np.ndarray, box, levels: int) -> np.ndarray:
+    """Deepest-level maps (batch, x, y, z) back on the input box: each cell's value is
+    repeated over the voxels it pools (nearest), then the network's padding is cut off."""
+    maps = np.asarray(maps)
+    target = padded_shape(box, levels)
+    for axis, (t, g) in enumerate(zip(target, maps.shape[1:]), start=1):
+        maps = np.repeat(maps, t // g, axis=axis)
+    start = [(t - b) // 2 for b, t in zip(box, target)]
+    return maps[:, start[0]:start[0] + box[0], start[1]:start[1] + box[1], start[2]:start[2] + box[2]]
+
+
 def _conv_block(x, filters: tuple[int, int], name: str):
     for j, f in enumerate(filters, start=1):
         x = layers.Conv3D(f, 3, padding="same", use_bias=False, name=f"{name}_conv{j}")(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{j}")(x)
+        # momentum 0.9: with few steps per epoch the default 0.99 leaves inference-mode
+        # statistics far behind the trained weights (validation Dice collapses).
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn{j}")(x)
         x = layers.Activation("relu", name=f"{name}_relu{j}")(x)
     return x
 
@@ -244,6 +257,6 @@ def balanced_class_weights(labels: np.ndarray, n_classes: int = 2) -> dict[int, 
 
 
 __all__ = ["CLASS_WEIGHTS", "STRUCTURE_LABELS", "balanced_class_weights", "build_classifier",
-           "build_unet", "compile_unet", "dice_metric", "dice_scores", "feature_grid",
+           "build_unet", "compile_unet", "dice_metric", "dice_scores", "feature_grid", "grid_to_box",
            "mask_to_grid", "padded_shape", "pooling_factors", "transfer_encoder_weights",
            "WarmupConstant", "weighted_cross_entropy"]
