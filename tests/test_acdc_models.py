@@ -9,6 +9,8 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from heatmaploss import acdc_classifier as cl  # noqa: E402
+from heatmaploss import io  # noqa: E402
 from heatmaploss import acdc_experiment as ex  # noqa: E402
 from heatmaploss import acdc_models as m  # noqa: E402
 from heatmaploss.profiles import get_profile  # noqa: E402
@@ -85,17 +87,17 @@ def test_classifier_training_step_and_evaluation(tmp_path, loss):
                                    classifier_batch_size=3)
     toy = _toy()
     unet = m.build_unet(BOX, base_filters=2, levels=3)
-    model, record = ex.train_classifier(toy, settings, loss, seed=1, models_dir=tmp_path, unet=unet)
+    model, record = cl.train_classifier(toy, settings, loss, seed=1, models_dir=tmp_path, unet=unet)
     assert np.isfinite(record["history"]["loss"]).all()
     assert record["class_weights"] == {0: 1.5, 1: 0.75}
     if loss == "heatmap":
         assert 0 <= record["history"]["penalty"][0] <= 1
-    result = ex.evaluate_classifier(model, toy, levels=3)
+    result = cl.evaluate_classifier(model, toy, levels=3)
     assert 0 <= result["balanced_accuracy"] <= 1
     assert result["maps"].shape == (6, 5, 5, 3) and (result["maps"] >= 0).all()
     assert np.isnan(result["heart_fraction"]) or 0 <= result["heart_fraction"] <= 1
-    again, record2 = ex.train_classifier(toy, settings, loss, seed=1, models_dir=tmp_path, unet=unet)
-    assert record2 == ex.io.to_jsonable(record)  # finished run reloaded, not retrained
+    again, record2 = cl.train_classifier(toy, settings, loss, seed=1, models_dir=tmp_path, unet=unet)
+    assert record2 == io.to_jsonable(record)  # finished run reloaded, not retrained
     assert np.allclose(again.predict_on_batch(toy.images), model.predict_on_batch(toy.images),
                        atol=1e-5)
 
@@ -110,9 +112,9 @@ def test_encoder_weights_transfer():
 
 def test_targets_weight_labels_and_mark_outside_heart():
     toy = _toy()
-    y = ex.classifier_targets(toy.labels, toy.diseased, {0: 1.5, 1: 0.75}, levels=3)
+    y = cl.classifier_targets(toy.labels, toy.diseased, {0: 1.5, 1: 0.75}, levels=3)
     assert y["label"].tolist()[0] == [1.5, 0.0] and y["label"].tolist()[1] == [0.0, 0.75]
     assert y["mask"].shape == (6, 5, 5, 3)
     assert y["mask"].max() == 1.0 and y["mask"].min() < 0.5
     with pytest.raises(ValueError, match="loss='mse'"):
-        ex.build_acdc_classifier(get_profile("smoke").acdc, "mse", seed=0)
+        cl.build_acdc_classifier(get_profile("smoke").acdc, "mse", seed=0)

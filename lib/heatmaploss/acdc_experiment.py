@@ -1,4 +1,4 @@
-"""The ACDC chapter's experiments: arrays from patients, U-Net training and Dice, classifiers.
+"""The ACDC chapter's segmentation experiment: arrays from patients, U-Net training and Dice.
 
 Everything here is called by ``notebooks/05_acdc.ipynb``; sizes come from
 :class:`heatmaploss.profiles.AcdcSettings`. Trained weights and per-run results are saved under
@@ -17,8 +17,6 @@ import numpy as np
 from heatmaploss import io
 from heatmaploss.acdc import PHASES, AcdcPatient
 from heatmaploss.acdc_preprocess import Augmentation, augment_pair, preprocess_pair
-
-LOSSES = ("cross_entropy", "heatmap")
 
 
 @dataclass
@@ -96,7 +94,8 @@ def _run_files(models_dir: Path, name: str) -> tuple[Path, Path]:
     return models_dir / f"{name}.weights.h5", models_dir / f"{name}.json"
 
 
-def _load_finished(model, models_dir: Path, name: str, config: dict) -> dict | None:
+def load_finished(model, models_dir: Path, name: str, config: dict) -> dict | None:
+    """Load the weights and run record ``name`` if it was finished with this ``config``."""
     weights, record = _run_files(models_dir, name)
     if weights.is_file() and record.is_file():
         saved = json.loads(record.read_text())
@@ -106,9 +105,10 @@ def _load_finished(model, models_dir: Path, name: str, config: dict) -> dict | N
     return None
 
 
-def _save_finished(model, models_dir: Path, name: str, record: dict) -> None:
+def save_finished(model, models_dir: Path, name: str, record: dict) -> None:
+    """Save weights and run record ``name`` atomically (the record is written last)."""
     weights, path = _run_files(models_dir, name)
-    with io.atomic_path(weights) as tmp:
+    with io.atomic_path(weights, suffix=".weights.h5") as tmp:
         model.save_weights(tmp)
     io.write_json(path, record)
 
@@ -139,7 +139,7 @@ def train_unet(train: AcdcArrays, settings, seed: int, models_dir: str | Path,
     model = compile_unet(build_unet(s.box, s.unet_base_filters, s.unet_levels),
                          s.unet_learning_rate, s.unet_warmup_steps)
     name = f"acdc_unet_seed{seed}"
-    done = _load_finished(model, Path(models_dir), name, config)
+    done = load_finished(model, Path(models_dir), name, config)
     if done is not None:
         return model, done
     history: dict[str, list[float]] = {}
@@ -153,7 +153,7 @@ def train_unet(train: AcdcArrays, settings, seed: int, models_dir: str | Path,
         for key, values in h.history.items():
             history.setdefault(key, []).extend(float(v) for v in values)
     record = {"config": config, "seconds": time.perf_counter() - start, "history": history}
-    _save_finished(model, Path(models_dir), name, record)
+    save_finished(model, Path(models_dir), name, record)
     return model, record
 
 
@@ -180,184 +180,58 @@ def segmentation_scores(predicted: np.ndarray, arrays: AcdcArrays):
     return frame
 
 
-def classifier_targets(labels: np.ndarray, diseased: np.ndarray, class_weights: dict[int, float],
-                       levels: int) -> dict[str, np.ndarray]:
-    """``y`` for :class:`~heatmaploss.models.HeatmapLossModel`: weighted one-hot labels and the
-    irrelevant region (outside the heart) on the deepest encoder grid.
-
-    Class weights enter as the one-hot label's magnitude: softmax cross-entropy is linear in
-    the label, so ``w_c · onehot`` gives the class-weighted loss, while accuracy and the
-    penalty's class selection (argmax of the label) are unchanged.
-    """
-    from heatmaploss.acdc_models import mask_to_grid
-
-    weights = np.array([class_weights[c] for c in range(2)], np.float32)
-    onehot = np.eye(2, dtype=np.float32)[diseased] * weights[diseased][:, None]
-    outside = 1.0 - mask_to_grid(labels > 0, levels)
-    return {"label": onehot, "mask": outside.astype(np.float32)}
-
-
-def build_acdc_classifier(settings, loss: str, seed: int):
-    """A :class:`~heatmaploss.models.HeatmapLossModel` on the ACDC encoder + dense head.
+def record_in_registry(results_dir: str | Path, profile: str, source: str, settings,
+                       unet_record: dict, dice, classifiers) -> list[int]:
+    """Record the U-Net and every classifier (wall times, accuracies, metrics) in the registry.
 
     Args:
-        settings: an :class:`~heatmaploss.profiles.AcdcSettings`.
-        loss: ``cross_entropy`` or ``heatmap`` (HiResCAM at the deepest encoder level, the
-            outside-fraction penalty against "outside the heart", weight from settings).
-        seed: seeds the initial weights.
-    """
-    import keras
-
-    from heatmaploss.acdc_models import build_classifier
-    from heatmaploss.losses import HeatmapLossConfig
-    from heatmaploss.models import HeatmapLossModel
-
-    if loss not in LOSSES:
-        raise ValueError(f"loss={loss!r}: allowed {', '.join(LOSSES)}")
-    s = settings
-    keras.utils.set_random_seed(seed)
-    _, encoder, head = build_classifier(s.box, s.unet_base_filters, s.unet_levels,
-                                        s.classifier_dense_units, s.classifier_dropout)
-    heatmap = (HeatmapLossConfig(method="hirescam", penalty="outside_fraction",
-                                 weight=s.heatmap_weight) if loss == "heatmap" else None)
-    model = HeatmapLossModel(encoder, head, heatmap=heatmap, name=f"acdc_{loss}")
-    model.compile(optimizer=keras.optimizers.Adam(s.classifier_learning_rate))
-    return model
-
-
-def train_classifier(train: AcdcArrays, settings, loss: str, seed: int, models_dir: str | Path,
-                     unet=None, progress: bool = False):
-    """Train one normal-vs-diseased classifier (or reload the finished run).
-
-    Every epoch sees a fresh augmentation of the training volumes (rotation, flip, elastic,
-    translation, noise; masks move with the images).
-
-    Args:
-        train: training volumes with labels and groups.
-        settings: an :class:`~heatmaploss.profiles.AcdcSettings`.
-        loss: ``cross_entropy`` or ``heatmap``.
-        seed: seeds weights, shuffling and augmentation.
-        models_dir: where weights and run records are kept.
-        unet: a trained U-Net whose encoder weights initialise the classifier (None: random).
-        progress: show a tqdm bar over epochs.
+        results_dir: the profile's results folder (default SQLite file) — or set
+            ``$HEATMAPLOSS_DATABASE_URL``.
+        profile: run profile.
+        source: ``fixture`` (synthetic) or ``acdc`` (real data); part of the search names, so
+            the two never mix.
+        settings: the :class:`~heatmaploss.profiles.AcdcSettings` used.
+        unet_record: from :func:`train_unet`.
+        dice: validation Dice per volume (:func:`segmentation_scores`).
+        classifiers: results of :func:`heatmaploss.acdc_classifier.compare_classifiers`.
 
     Returns:
-        ``(model, record)``; record has ``seconds``, ``history`` and ``config``.
+        The model ids written.
     """
-    from tqdm.auto import tqdm
+    from heatmaploss.registry import Registry
 
-    from heatmaploss.acdc_models import balanced_class_weights, transfer_encoder_weights
-
-    s = settings
-    model = build_acdc_classifier(s, loss, seed)
-    config = {"kind": "classifier", "loss": loss, "seed": seed, "n_train": len(train.images),
-              "from_unet": unet is not None, **asdict(s)}
-    name = f"acdc_classifier_{loss}_seed{seed}"
-    done = _load_finished(model, Path(models_dir), name, config)
-    if done is not None:
-        return model, done
-    if unet is not None:
-        transfer_encoder_weights(unet, model.backbone)
-    weights = balanced_class_weights(train.diseased)
-    history: dict[str, list[float]] = {}
-    start = time.perf_counter()
-    for epoch in tqdm(range(s.classifier_epochs), desc=f"classifier ({loss})", unit="epoch",
-                      disable=not progress):
-        x, labels = augmented(train, seed=seed * 100_003 + 7 * epoch + 1)
-        y = classifier_targets(labels, train.diseased, weights, s.unet_levels)
-        h = model.fit(x, y, batch_size=s.classifier_batch_size, epochs=1, verbose=0,
-                      shuffle=True)
-        for key, values in h.history.items():
-            history.setdefault(key, []).extend(float(v) for v in values)
-    record = {"config": config, "seconds": time.perf_counter() - start, "history": history,
-              "class_weights": weights}
-    _save_finished(model, Path(models_dir), name, record)
-    return model, record
-
-
-def hirescam_maps(model, images: np.ndarray, class_index: np.ndarray) -> np.ndarray:
-    """HiResCAM (ReLU) at the deepest encoder level, (N, x, y, z)."""
-    from heatmaploss.attribution import compute_maps
-
-    return compute_maps(model, images, class_index, "hirescam", batch_size=8)
+    config = io.to_jsonable(asdict(settings))
+    ids = []
+    with Registry(results_dir=results_dir) as registry:
+        search = registry.get_or_create_search(
+            experiment="acdc_segmentation", protocol="baumgartner", group="unet",
+            name=f"acdc_unet_{source}", profile=profile, loss_config=config)
+        rows = [{"dataset": "validation", "metric": f"dice_{k.lower()}",
+                 "value": float(dice[k].mean()), "n": int(dice[k].notna().sum())}
+                for k in ("RV", "MYO", "LV", "mean")]
+        ids.append(registry.record_model(
+            search, f"seed{unet_record['config']['seed']}", seed=unet_record["config"]["seed"],
+            epochs=settings.unet_epochs, wall_time_s=unet_record["seconds"], metrics=rows,
+            scores={"mean_dice": float(dice["mean"].mean())}))
+        for (loss, seed), runs in classifiers.groupby(["loss", "seed"]):
+            search = registry.get_or_create_search(
+                experiment="acdc_classifier", protocol="controlled", group=loss,
+                name=f"acdc_classifier_{loss}_{source}", profile=profile, loss_config=config)
+            by_set = {r["set"]: r for r in runs.to_dict("records")}
+            rows = [{"dataset": name, "metric": metric, "value": r[metric],
+                     "explainer": "hirescam" if metric == "heart_fraction" else "",
+                     "region": "heart" if metric == "heart_fraction" else ""}
+                    for name, r in by_set.items()
+                    for metric in ("balanced_accuracy", "patient_balanced_accuracy",
+                                   "heart_fraction", "empty_maps")]
+            first = runs.iloc[0]
+            ids.append(registry.record_model(
+                search, f"seed{seed}", seed=int(seed), epochs=int(first["epochs"]),
+                wall_time_s=float(first["seconds"]),
+                val_accuracy=by_set.get("validation", {}).get("balanced_accuracy"),
+                test_accuracy=by_set.get("test", {}).get("balanced_accuracy"), metrics=rows))
+    return ids
 
 
-def evaluate_classifier(model, arrays: AcdcArrays, levels: int) -> dict:
-    """Balanced accuracy (per volume and per patient) and HiResCAM mass inside the heart.
-
-    The map explains the predicted class (as in the thesis); its mass inside the heart is
-    ``Σ h · heart / Σ h`` on the deepest grid, with ``heart`` the share of each cell covered
-    by the ground-truth labels (volumes whose map is all zero are left out of the mean).
-
-    Returns:
-        Dict with ``balanced_accuracy``, ``patient_balanced_accuracy``, ``heart_fraction``,
-        ``empty_maps`` (share of all-zero maps), ``probabilities`` and ``maps``.
-    """
-    from heatmaploss.acdc_models import mask_to_grid
-
-    logits = np.concatenate([np.asarray(model.predict_on_batch(arrays.images[i:i + 8]))
-                             for i in range(0, len(arrays.images), 8)])
-    prob = np.exp(logits - logits.max(axis=1, keepdims=True))
-    prob = (prob / prob.sum(axis=1, keepdims=True))[:, 1]
-    truth = arrays.diseased
-    maps = hirescam_maps(model, arrays.images, (prob > 0.5).astype(np.int32))
-    total = maps.reshape(len(maps), -1).sum(axis=1)
-    heart = mask_to_grid(arrays.labels > 0, levels) if arrays.labels is not None else None
-    fraction = (np.full(len(maps), np.nan) if heart is None else
-                (maps * heart).reshape(len(maps), -1).sum(axis=1) / np.where(total > 0, total, np.nan))
-    patients = np.unique(arrays.numbers)
-    p_prob = np.array([prob[arrays.numbers == n].mean() for n in patients])
-    p_truth = np.array([truth[arrays.numbers == n][0] for n in patients])
-    return {"balanced_accuracy": balanced_accuracy(truth, prob > 0.5),
-            "patient_balanced_accuracy": balanced_accuracy(p_truth, p_prob > 0.5),
-            "heart_fraction": float(np.nanmean(fraction)) if np.isfinite(fraction).any() else float("nan"),
-            "empty_maps": float(np.mean(total <= 0)), "probabilities": prob, "maps": maps}
-
-
-def compare_classifiers(train: AcdcArrays, evaluation: dict[str, AcdcArrays], settings,
-                        seed: int, models_dir: str | Path, unet=None, progress: bool = False):
-    """Train ``settings.classifier_seeds`` classifiers per loss and evaluate each.
-
-    Args:
-        train: training volumes.
-        evaluation: name → volumes (e.g. ``{"validation": ..., "test": ...}``).
-        settings: an :class:`~heatmaploss.profiles.AcdcSettings`.
-        seed: base seed; model k of each loss uses ``seed + k``.
-        models_dir: where weights and run records are kept.
-        unet: trained U-Net whose encoder initialises every classifier (or None).
-        progress: show tqdm bars.
-
-    Returns:
-        ``(results, maps)``: a DataFrame with one row per (loss, seed, evaluation set)
-        holding ``seconds`` (training wall time), ``balanced_accuracy``,
-        ``patient_balanced_accuracy``, ``heart_fraction`` and ``empty_maps``; and, per loss,
-        the first model's HiResCAM maps on the first evaluation set.
-    """
-    import pandas as pd
-
-    rows, maps = [], {}
-    for loss in LOSSES:
-        for k in range(settings.classifier_seeds):
-            model, record = train_classifier(train, settings, loss, seed + k, models_dir, unet,
-                                             progress=progress)
-            for name, arrays in evaluation.items():
-                result = evaluate_classifier(model, arrays, settings.unet_levels)
-                if k == 0 and loss not in maps:
-                    maps[loss] = result["maps"]
-                rows.append({"loss": loss, "seed": seed + k, "set": name,
-                             "seconds": record["seconds"], "epochs": settings.classifier_epochs,
-                             **{key: result[key] for key in (
-                                 "balanced_accuracy", "patient_balanced_accuracy",
-                                 "heart_fraction", "empty_maps")}})
-    return pd.DataFrame(rows), maps
-
-
-def balanced_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """Mean of the per-class recalls (classes present in ``truth``)."""
-    truth, predicted = np.asarray(truth).astype(int), np.asarray(predicted).astype(int)
-    return float(np.mean([np.mean(predicted[truth == c] == c) for c in np.unique(truth)]))
-
-
-__all__ = ["LOSSES", "AcdcArrays", "augmented", "balanced_accuracy", "build_acdc_classifier",
-           "classifier_targets", "compare_classifiers", "evaluate_classifier", "hirescam_maps", "predict_labels",
-           "prepare_arrays", "segmentation_scores", "train_classifier", "train_unet"]
+__all__ = ["AcdcArrays", "augmented", "load_finished", "predict_labels", "prepare_arrays",
+           "record_in_registry", "save_finished", "segmentation_scores", "train_unet"]

@@ -12,7 +12,8 @@ sub-models, ``encoder`` (input → A) and ``head`` (A → logits), which is what
 HiResCAM at A needs.
 
 Inputs whose x/y (z) size is not a multiple of the pooling factors are zero-padded inside the
-network (and the U-Net's output cropped back), so the paper's 116 × 116 × 28 box works.
+network before the first pooling (and cropped back after the last upsampling), so the paper's
+116 × 116 × 28 box works.
 """
 
 from __future__ import annotations
@@ -81,18 +82,21 @@ def _conv_block(x, filters: tuple[int, int], name: str):
     return x
 
 
-def _pad_input(inputs, box, levels: int):
+def _padding(box, levels: int) -> tuple:
     target = padded_shape(box, levels)
-    pad = tuple(((t - b) // 2, t - b - (t - b) // 2) for b, t in zip(box, target))
-    if any(p != (0, 0) for p in pad):
-        return layers.ZeroPadding3D(pad, name="pad_to_pooling")(inputs), pad
-    return inputs, pad
+    return tuple(((t - b) // 2, t - b - (t - b) // 2) for b, t in zip(box, target))
 
 
-def _encoder(x, base_filters: int, levels: int):
+def _encoder(x, box, base_filters: int, levels: int):
+    # Padding goes after the first conv block, right before the first pooling: a pad op
+    # feeding a Conv3D is fused by oneDNN on CPU, and that fused kernel fails at inference
+    # for some shapes (e.g. 18 x 18 x 5); pad -> max-pool is safe.
+    pad = _padding(box, levels)
     skips = []
     for i, pool in enumerate([None] + pooling_factors(levels)):
         if pool is not None:
+            if i == 1 and any(p != (0, 0) for p in pad):
+                x = layers.ZeroPadding3D(pad, name="pad_to_pooling")(x)
             x = layers.MaxPooling3D(pool, name=f"enc{i}_pool")(x)
         x = _conv_block(x, (base_filters * 2 ** i, base_filters * 2 ** (i + 1)), f"enc{i}")
         skips.append(x)
@@ -114,18 +118,18 @@ def build_unet(box=(116, 116, 28), base_filters: int = 32, levels: int = 4, n_cl
         An uncompiled ``keras.Model``.
     """
     inputs = keras.Input(tuple(box) + (1,), name="image")
-    x, pad = _pad_input(inputs, box, levels)
-    skips = _encoder(x, base_filters, levels)
+    pad = _padding(box, levels)
+    skips = _encoder(inputs, box, base_filters, levels)
     x = skips[-1]
     pools = pooling_factors(levels)
     for i in range(levels - 2, -1, -1):
         filters = base_filters * 2 ** (i + 1)
         x = layers.Conv3DTranspose(filters, pools[i], strides=pools[i], name=f"dec{i}_up")(x)
+        if i == 0 and any(p != (0, 0) for p in pad):
+            x = layers.Cropping3D(pad, name="crop_to_box")(x)
         x = layers.Concatenate(name=f"dec{i}_concat")([x, skips[i]])
         x = _conv_block(x, (filters, filters), f"dec{i}")
     x = layers.Conv3D(n_classes, 1, name="logits")(x)
-    if any(p != (0, 0) for p in pad):
-        x = layers.Cropping3D(pad, name="crop_to_box")(x)
     return keras.Model(inputs, x, name=name)
 
 
@@ -215,8 +219,7 @@ def build_classifier(box=(116, 116, 28), base_filters: int = 32, levels: int = 4
         deepest feature map A (where HiResCAM is taken), ``head`` maps A to logits.
     """
     inputs = keras.Input(tuple(box) + (channels,), name="image")
-    x, _ = _pad_input(inputs, box, levels)
-    encoder = keras.Model(inputs, _encoder(x, base_filters, levels)[-1], name="encoder")
+    encoder = keras.Model(inputs, _encoder(inputs, box, base_filters, levels)[-1], name="encoder")
     features = keras.Input(encoder.output.shape[1:], name="features")
     h = layers.Flatten(name="flatten")(features)
     for j in (1, 2):
