@@ -128,8 +128,8 @@ class _Heart:
     def __init__(self, group: str, shape: tuple[int, int, int], spacing: tuple[float, ...],
                  size: float, rng: np.random.Generator):
         a = dict(_ANATOMY[group])
-        jitter = lambda: size * rng.normal(1.0, 0.05)  # noqa: E731 (tiny local helper)
-        self.lv_r, self.lv_w, self.rv_r = a["lv_r"] * jitter(), a["lv_w"] * jitter(), a["rv_r"] * jitter()
+        jitter = size * rng.normal(1.0, 0.05, size=3)  # body size and individual variation
+        self.lv_r, self.lv_w, self.rv_r = a["lv_r"] * jitter[0], a["lv_w"] * jitter[1], a["rv_r"] * jitter[2]
         self.lv_ef = float(np.clip(a["lv_ef"] + rng.normal(0, 0.03), 0.08, 0.85))
         self.rv_ef = float(np.clip(a["rv_ef"] + rng.normal(0, 0.03), 0.08, 0.85))
         self.septal, self.sector = a["septal"], a["sector"]
@@ -158,7 +158,11 @@ class _Heart:
         self.rv_angle = angle
 
     def labels(self, c: float) -> np.ndarray:
-        """uint8 label volume at contraction ``c`` (0 = ED, 1 = ES), and the RV wall mask."""
+        """Rasterise the heart at contraction ``c`` (0 = ED, 1 = ES).
+
+        Returns:
+            ``(labels, rv_wall)``: uint8 label volume and the (unlabelled) RV wall mask.
+        """
         r = self.lv_r * np.sqrt(1 - self.lv_ef * c)
         mass = (self.lv_r + self.lv_w) ** 2 - self.lv_r ** 2  # area conserved: wall thickens
         w = np.sqrt(r ** 2 + mass) - r

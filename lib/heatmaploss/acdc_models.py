@@ -6,8 +6,8 @@ the last level (slices are thick), transposed-conv decoder with skip connections
 to 4 labels; weighted cross-entropy with class weights [0.1, 0.3, 0.3, 0.3]. ``base_filters``
 and ``levels`` make thinner/shallower variants for CPU profiles.
 
-Classifier (Callanan's thesis): the same encoder, its deepest feature map A flattened into two
-wide dense layers with dropout and a 2-way output (normal vs diseased). It is built as two
+Classifier (Callanan's thesis): the same encoder, its deepest feature map A max-pooled and
+flattened into two wide dense layers with dropout and a 2-way output (normal vs diseased). It is built as two
 sub-models, ``encoder`` (input → A) and ``head`` (A → logits), which is what a heatmap loss on
 HiResCAM at A needs.
 
@@ -221,7 +221,11 @@ def build_classifier(box=(116, 116, 28), base_filters: int = 32, levels: int = 4
     inputs = keras.Input(tuple(box) + (channels,), name="image")
     encoder = keras.Model(inputs, _encoder(inputs, box, base_filters, levels)[-1], name="encoder")
     features = keras.Input(encoder.output.shape[1:], name="features")
-    h = layers.Flatten(name="flatten")(features)
+    # A 2 x 2 x 2 max-pool first (as VGG16's block5_pool after the thesis's attributed
+    # layer): it divides the flattened width by 8, which keeps the dense layers trainable.
+    sizes = tuple(min(2, int(n)) for n in encoder.output.shape[1:4])
+    h = layers.MaxPooling3D(sizes, name="head_pool")(features)
+    h = layers.Flatten(name="flatten")(h)
     for j in (1, 2):
         h = layers.Dense(dense_units, activation="relu", kernel_initializer="he_uniform",
                          name=f"dense{j}")(h)
