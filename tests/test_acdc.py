@@ -228,3 +228,30 @@ def test_augmentation_keeps_alignment_and_is_seeded(training):
     assert np.array_equal(img, again) and np.array_equal(lab, lab2)
     noisy, _ = augment_pair(coded, label, seed=5, settings=Augmentation(flip_probability=1.0))
     assert 0.02 < float(np.std(noisy - img)) < 0.1
+
+
+def test_runs_recorded_in_registry(tmp_path):
+    import pandas as pd
+
+    from heatmaploss import acdc_experiment
+    from heatmaploss.profiles import get_profile
+    from heatmaploss.registry import Registry
+
+    settings = get_profile("smoke").acdc
+    dice = pd.DataFrame({"RV": [0.9, 0.8], "MYO": [0.7, 0.8], "LV": [0.95, 0.9]})
+    dice["mean"] = dice.mean(axis=1)
+    unet = {"config": {"seed": 0}, "seconds": 12.5}
+    runs = pd.DataFrame([
+        {"loss": loss, "seed": 0, "set": name, "seconds": 3.0, "epochs": 1,
+         "balanced_accuracy": acc, "patient_balanced_accuracy": acc, "heart_fraction": 0.4,
+         "empty_maps": 0.0}
+        for loss, acc in (("cross_entropy", 0.5), ("heatmap", 0.75)) for name in ("validation", "test")])
+    ids = acdc_experiment.record_in_registry(tmp_path, "smoke", "fixture", settings, unet, dice, runs)
+    again = acdc_experiment.record_in_registry(tmp_path, "smoke", "fixture", settings, unet, dice, runs)
+    assert len(ids) == 3 and ids == again  # upserts, no duplicates
+    with Registry(results_dir=tmp_path) as registry:
+        models = registry.models(profile="smoke")
+        assert sorted(models["wall_time_s"].tolist()) == [3.0, 3.0, 12.5]
+        metrics = registry.metrics(experiment="acdc_classifier")
+        heat = metrics[(metrics["metric"] == "balanced_accuracy") & (metrics["dataset"] == "test")]
+        assert sorted(heat["value"].tolist()) == [0.5, 0.75]

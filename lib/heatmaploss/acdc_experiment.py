@@ -113,6 +113,21 @@ def save_finished(model, models_dir: Path, name: str, record: dict) -> None:
     io.write_json(path, record)
 
 
+def unet_settings(settings) -> dict:
+    """The settings a U-Net depends on (classifier settings may change without retraining it)."""
+    return {k: v for k, v in asdict(settings).items()
+            if k.startswith("unet_") or k in ("fixture_preset", "target_spacing", "box")}
+
+
+def _config_tag(config: dict) -> str:
+    """Short digest of a configuration: part of registry search names, so a run with other
+    settings becomes a new search instead of a conflict with the recorded one."""
+    import hashlib
+
+    text = json.dumps(io.to_jsonable(config), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
 def train_unet(train: AcdcArrays, settings, seed: int, models_dir: str | Path,
                progress: bool = False):
     """Train the 3-D U-Net on ``train`` (or reload the finished run with the same settings).
@@ -134,7 +149,7 @@ def train_unet(train: AcdcArrays, settings, seed: int, models_dir: str | Path,
     from heatmaploss.acdc_models import build_unet, compile_unet
 
     s = settings
-    config = {"kind": "unet", "seed": seed, "n_train": len(train.images), **asdict(s)}
+    config = {"kind": "unet", "seed": seed, "n_train": len(train.images), **unet_settings(s)}
     keras.utils.set_random_seed(seed)
     model = compile_unet(build_unet(s.box, s.unet_base_filters, s.unet_levels),
                          s.unet_learning_rate, s.unet_warmup_steps)
@@ -188,8 +203,8 @@ def record_in_registry(results_dir: str | Path, profile: str, source: str, setti
         results_dir: the profile's results folder (default SQLite file) — or set
             ``$HEATMAPLOSS_DATABASE_URL``.
         profile: run profile.
-        source: ``fixture`` (synthetic) or ``acdc`` (real data); part of the search names, so
-            the two never mix.
+        source: ``fixture`` (synthetic) or ``acdc`` (real data); part of the search names
+            (with a digest of the settings), so sources and settings never mix.
         settings: the :class:`~heatmaploss.profiles.AcdcSettings` used.
         unet_record: from :func:`train_unet`.
         dice: validation Dice per volume (:func:`segmentation_scores`).
@@ -201,11 +216,13 @@ def record_in_registry(results_dir: str | Path, profile: str, source: str, setti
     from heatmaploss.registry import Registry
 
     config = io.to_jsonable(asdict(settings))
+    unet_config = io.to_jsonable(unet_settings(settings))
     ids = []
     with Registry(results_dir=results_dir) as registry:
         search = registry.get_or_create_search(
             experiment="acdc_segmentation", protocol="baumgartner", group="unet",
-            name=f"acdc_unet_{source}", profile=profile, loss_config=config)
+            name=f"acdc_unet_{source}_{_config_tag(unet_config)}", profile=profile,
+            loss_config=unet_config)
         rows = [{"dataset": "validation", "metric": f"dice_{k.lower()}",
                  "value": float(dice[k].mean()), "n": int(dice[k].notna().sum())}
                 for k in ("RV", "MYO", "LV", "mean")]
@@ -216,7 +233,8 @@ def record_in_registry(results_dir: str | Path, profile: str, source: str, setti
         for (loss, seed), runs in classifiers.groupby(["loss", "seed"]):
             search = registry.get_or_create_search(
                 experiment="acdc_classifier", protocol="controlled", group=loss,
-                name=f"acdc_classifier_{loss}_{source}", profile=profile, loss_config=config)
+                name=f"acdc_classifier_{loss}_{source}_{_config_tag(config)}", profile=profile,
+                loss_config=config)
             by_set = {r["set"]: r for r in runs.to_dict("records")}
             rows = [{"dataset": name, "metric": metric, "value": r[metric],
                      "explainer": "hirescam" if metric == "heart_fraction" else "",
@@ -234,4 +252,4 @@ def record_in_registry(results_dir: str | Path, profile: str, source: str, setti
 
 
 __all__ = ["AcdcArrays", "augmented", "load_finished", "predict_labels", "prepare_arrays",
-           "record_in_registry", "save_finished", "segmentation_scores", "train_unet"]
+           "record_in_registry", "save_finished", "segmentation_scores", "train_unet", "unet_settings"]

@@ -136,7 +136,8 @@ def heatmap_overlays(images, labels, maps_by_model: dict, captions, n: int = 4):
                       origin="lower")
             ax.contour((labels[i][:, :, z] > 0).T.astype(float), levels=[0.5], colors="white",
                        linewidths=0.8)
-            ax.set_title(f"{title}: {captions[i]}", fontsize=7)
+            empty = " (empty map)" if not maps[i].any() else ""
+            ax.set_title(f"{title}: {captions[i]}{empty}", fontsize=7)
             ax.axis("off")
     fig.tight_layout()
     return fig

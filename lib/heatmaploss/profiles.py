@@ -139,7 +139,7 @@ PROFILES: dict[str, Profile] = {
             fixture_preset="full", target_spacing=(2.5, 2.5, 5.0), box=(64, 64, 16),
             unet_base_filters=8, unet_levels=3, unet_epochs=5, unet_batch_size=4,
             unet_learning_rate=0.01, unet_warmup_steps=10, unet_augment=False,
-            classifier_epochs=5, classifier_batch_size=8, classifier_learning_rate=3e-4,
+            classifier_epochs=6, classifier_batch_size=8, classifier_learning_rate=1e-4,
             classifier_dense_units=64, classifier_dropout=0.5, classifier_seeds=2,
             heatmap_weight=1.0),
     ),
