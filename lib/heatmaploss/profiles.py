@@ -43,17 +43,76 @@ class DataSizes:
 
 
 @dataclass(frozen=True)
+class AcdcSettings:
+    """ACDC chapter sizes (3-D U-Net and encoder classifier).
+
+    Attributes:
+        fixture_preset: synthetic ACDC-format fixture written when no real data is given
+            (``small`` or ``full``).
+        target_spacing: resampling voxel size (x, y, z) in mm.
+        box: centre crop/pad shape (x, y, z) after resampling.
+        unet_base_filters: filters of the first conv (32 in Baumgartner et al.).
+        unet_levels: resolution levels (4 in Baumgartner et al.).
+        unet_epochs: passes over the training volumes.
+        unet_batch_size: volumes per step (1 in Baumgartner et al.).
+        unet_learning_rate: Adam learning rate after warm-up (0.01 in Baumgartner et al.).
+        unet_warmup_steps: steps at a tenth of the learning rate.
+        unet_augment: augment the U-Net's training volumes too.
+        classifier_epochs: passes over the training volumes.
+        classifier_batch_size: volumes per step.
+        classifier_learning_rate: Adam learning rate.
+        classifier_dense_units: width of each of the two dense layers.
+        classifier_dropout: dropout after each dense layer.
+        classifier_seeds: models trained per loss.
+        heatmap_weight: weight of the heatmap term in the heatmap loss.
+    """
+
+    fixture_preset: str
+    target_spacing: tuple[float, float, float]
+    box: tuple[int, int, int]
+    unet_base_filters: int
+    unet_levels: int
+    unet_epochs: int
+    unet_batch_size: int
+    unet_learning_rate: float
+    unet_warmup_steps: int
+    unet_augment: bool
+    classifier_epochs: int
+    classifier_batch_size: int
+    classifier_learning_rate: float
+    classifier_dense_units: int
+    classifier_dropout: float
+    classifier_seeds: int
+    heatmap_weight: float
+
+    def __post_init__(self) -> None:
+        if self.fixture_preset not in ("small", "full"):
+            raise ValueError(f"fixture_preset={self.fixture_preset!r}: allowed small, full")
+        for name in ("unet_base_filters", "unet_levels", "unet_epochs", "unet_batch_size",
+                     "classifier_epochs", "classifier_batch_size", "classifier_dense_units",
+                     "classifier_seeds"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}: must be a positive integer")
+        if len(self.box) != 3 or len(self.target_spacing) != 3:
+            raise ValueError(f"box={self.box!r}, target_spacing={self.target_spacing!r}: "
+                             "need three values each")
+
+
+@dataclass(frozen=True)
 class Profile:
     """All settings of one run profile.
 
     Attributes:
         name: ``smoke``, ``quick`` or ``thesis``.
         data: synthetic dataset sizes.
+        acdc: ACDC chapter sizes.
         description: one line for ``run_all.py --list``.
     """
 
     name: str
     data: DataSizes
+    acdc: AcdcSettings
     description: str = ""
 
 
@@ -63,18 +122,39 @@ PROFILES: dict[str, Profile] = {
         description="plumbing check for CI: tiny data, one epoch, a couple of trials",
         data=DataSizes(n_train_per_class=16, n_val_per_class=8, n_test_per_class=16,
                        n_calibration_per_class=64, chunk_size=32),
+        acdc=AcdcSettings(
+            fixture_preset="small", target_spacing=(5.0, 5.0, 10.0), box=(32, 32, 8),
+            unet_base_filters=4, unet_levels=3, unet_epochs=1, unet_batch_size=2,
+            unet_learning_rate=0.01, unet_warmup_steps=2, unet_augment=False,
+            classifier_epochs=1, classifier_batch_size=4, classifier_learning_rate=1e-3,
+            classifier_dense_units=16, classifier_dropout=0.5, classifier_seeds=1,
+            heatmap_weight=1.0),
     ),
     "quick": Profile(
         name="quick",
         description="2-core laptop, minutes: small CNN, still shows the effects with statistics",
         data=DataSizes(n_train_per_class=500, n_val_per_class=150, n_test_per_class=500,
                        n_calibration_per_class=2500, chunk_size=500),
+        acdc=AcdcSettings(
+            fixture_preset="full", target_spacing=(2.5, 2.5, 5.0), box=(64, 64, 16),
+            unet_base_filters=8, unet_levels=3, unet_epochs=5, unet_batch_size=4,
+            unet_learning_rate=0.01, unet_warmup_steps=10, unet_augment=False,
+            classifier_epochs=6, classifier_batch_size=8, classifier_learning_rate=1e-4,
+            classifier_dense_units=64, classifier_dropout=0.5, classifier_seeds=2,
+            heatmap_weight=1.0),
     ),
     "thesis": Profile(
         name="thesis",
         description="the thesis's full scale (VGG16, 10,000/3,000/10,000 images); one GPU",
         data=DataSizes(n_train_per_class=2500, n_val_per_class=750, n_test_per_class=2500,
                        n_calibration_per_class=2500, chunk_size=1000),
+        acdc=AcdcSettings(
+            fixture_preset="full", target_spacing=(2.5, 2.5, 5.0), box=(116, 116, 28),
+            unet_base_filters=32, unet_levels=4, unet_epochs=40, unet_batch_size=1,
+            unet_learning_rate=0.01, unet_warmup_steps=50, unet_augment=True,
+            classifier_epochs=30, classifier_batch_size=4, classifier_learning_rate=1e-4,
+            classifier_dense_units=512, classifier_dropout=0.5, classifier_seeds=5,
+            heatmap_weight=1.0),
     ),
 }
 
@@ -93,4 +173,4 @@ def get_profile(name: str) -> Profile:
         ) from None
 
 
-__all__ = ["PROFILE_NAMES", "PROFILES", "DataSizes", "Profile", "get_profile"]
+__all__ = ["PROFILE_NAMES", "PROFILES", "AcdcSettings", "DataSizes", "Profile", "get_profile"]

@@ -1,0 +1,257 @@
+"""ACDC reader, fixture and preprocessing, on the project's ACDC-format fixture."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from heatmaploss import acdc, acdc_fixture
+from heatmaploss.acdc_preprocess import Augmentation, augment_pair, preprocess_pair
+
+INFO_RE = re.compile(r"ED: \d+\nES: \d+\n(Group: (NOR|MINF|DCM|HCM|RV)\n)?Height: \d+\.\d\n"
+                     r"NbFrame: \d+\nWeight: \d+\.\d\n")
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return acdc_fixture.write_fixture(tmp_path_factory.mktemp("acdc") / "database", "small", seed=3)
+
+
+@pytest.fixture(scope="module")
+def root2017(tmp_path_factory):
+    return acdc_fixture.write_fixture(tmp_path_factory.mktemp("acdc2017"), "small", seed=3,
+                                      variant="2017")
+
+
+@pytest.fixture(scope="module")
+def training(root):
+    return acdc.load_patients(root, "training")
+
+
+def test_training_records_every_field(root, training):
+    ids = acdc_fixture.patient_ids("small")["training"]
+    assert [p.number for p in training] == ids
+    for p in training:
+        text = (p.folder / "Info.cfg").read_bytes().decode()
+        assert INFO_RE.fullmatch(text), text
+        info = dict(line.split(": ") for line in text.splitlines())
+        assert p.patient_id == f"patient{p.number:03d}" and p.split == "training"
+        assert p.group == acdc_fixture.TRAINING_BLOCKS[(p.number - 1) // 20] == info["Group"]
+        assert (p.ed, p.es, p.nb_frame) == (int(info["ED"]), int(info["ES"]), int(info["NbFrame"]))
+        assert (p.height, p.weight) == (float(info["Height"]), float(info["Weight"]))
+        assert isinstance(p.ed, int) and isinstance(p.height, float) and p.has_labels
+        assert 1 <= p.ed < p.es <= p.nb_frame
+        header = nib.load(p.image_path("ED")).header
+        assert p.spacing == tuple(float(z) for z in header.get_zooms())
+        assert p.spacing[0] in acdc_fixture.IN_PLANE_SPACINGS
+        for phase in acdc.PHASES:
+            image, label = p.image(phase), p.label(phase)
+            assert image.dtype == np.int16 and label.dtype == np.uint8
+            assert image.shape == label.shape == p.shape
+            assert image.std() > 0 and set(np.unique(label)) <= {0, 1, 2, 3}
+    assert {p.group for p in training} == set(acdc.GROUPS)
+    assert [p.is_normal for p in training].count(True) == 2
+    assert sum(acdc.is_validation(p) for p in training) == 5
+    assert acdc.overview(training).shape[0] == len(training)
+
+
+def test_testing_split_current_and_2017(root, root2017):
+    current = acdc.load_patients(root, "testing")
+    assert [p.number for p in current] == [101, 102, 103, 104, 105]
+    assert sorted(p.group for p in current) == sorted(acdc.GROUPS)
+    assert all(p.has_labels for p in current)
+    old = acdc.load_patients(root2017, "testing")
+    assert [p.group for p in old] == [None] * 5 and not any(p.has_labels for p in old)
+    assert "Group" not in (old[0].folder / "Info.cfg").read_text()
+    assert old[0].image("ES").shape == old[0].shape
+    with pytest.raises(acdc.AcdcFormatError, match=r"patient101.*frame\d\d_gt\.nii\.gz"):
+        old[0].label("ED")
+    with pytest.raises(acdc.AcdcFormatError, match=r"patient101: missing file .*_gt"):
+        acdc.load_patients(root2017, "testing", require_labels=True)
+
+
+def test_root_may_be_the_folder_above_database(root):
+    assert len(acdc.load_patients(root.parent)) == 10
+    with pytest.raises(acdc.AcdcFormatError, match="no training/ folder"):
+        acdc.load_patients(root / "training")
+    with pytest.raises(ValueError, match="split 'validation'"):
+        acdc.load_patients(root, "validation")
+
+
+def _copy(training, tmp_path, number=1):
+    src = next(p for p in training if p.number == number)
+    dst = tmp_path / "training" / src.patient_id
+    shutil.copytree(src.folder, dst)
+    return acdc.load_patient(dst), dst
+
+
+def test_errors_name_patient_and_file(training, tmp_path):
+    p, folder = _copy(training, tmp_path)
+    cases = []
+    # missing frame
+    p.image_path("ES").rename(folder / "moved")
+    cases.append(("frame04" if p.es == 4 else f"frame{p.es:02d}", "missing file"))
+    with pytest.raises(acdc.AcdcFormatError) as err:
+        acdc.load_patient(folder)
+    assert p.patient_id in str(err.value) and str(p.image_path("ES")) in str(err.value)
+    (folder / "moved").rename(p.image_path("ES"))
+    # missing mask
+    p.label_path("ED").rename(folder / "moved")
+    with pytest.raises(acdc.AcdcFormatError, match=f"{p.patient_id}: missing file .*frame01_gt"):
+        acdc.load_patient(folder)
+    (folder / "moved").rename(p.label_path("ED"))
+    # shape and affine mismatch
+    good = p.label_path("ES").read_bytes()
+    label = p.label("ES")
+    nib.save(nib.Nifti1Image(label[:-1], np.diag([*p.spacing, 1])), p.label_path("ES"))
+    with pytest.raises(acdc.AcdcFormatError, match=f"{p.patient_id}: .*_gt.nii.gz has shape"):
+        acdc.load_patient(folder)
+    nib.save(nib.Nifti1Image(label, np.diag([9.0, 9.0, 9.0, 1])), p.label_path("ES"))
+    with pytest.raises(acdc.AcdcFormatError, match=f"{p.patient_id}: affine of .*_gt.nii.gz"):
+        acdc.load_patient(folder)
+    # label values outside {0..3}
+    nib.save(nib.Nifti1Image(np.where(label == 3, 7, label).astype(np.uint8),
+                             np.diag([*p.spacing, 1])), p.label_path("ES"))
+    with pytest.raises(acdc.AcdcFormatError, match=r"patient001: .*_gt.nii.gz holds label values \[7\]"):
+        acdc.load_patient(folder).label("ES")
+    p.label_path("ES").write_bytes(good)
+    # unreadable NIfTI
+    p.image_path("ED").write_bytes(b"not a nifti at all")
+    with pytest.raises(acdc.AcdcFormatError, match=f"{p.patient_id}: cannot read NIfTI .*frame01"):
+        acdc.load_patient(folder)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("ED: 1\nES: 5\nGroup: DCM\nHeight: 170.0\nWeight: 70.0\n", "missing NbFrame"),
+    ("ED: one\nES: 5\nGroup: DCM\nHeight: 170.0\nNbFrame: 9\nWeight: 70.0\n", "ED='one' is not an integer"),
+    ("ED: 1\nES: 5\nGroup: XYZ\nHeight: 170.0\nNbFrame: 9\nWeight: 70.0\n", "Group='XYZ'"),
+    ("ED: 1\nES: 12\nGroup: DCM\nHeight: 170.0\nNbFrame: 9\nWeight: 70.0\n", "ES=12 outside"),
+    ("ED 1\nES: 5\n", "is not 'key: value'"),
+    ("ED: 1\nED: 1\n", "appears twice"),
+    ("ED: 1\nAge: 5\n", "unknown key 'Age'"),
+])
+def test_malformed_info_cfg(training, tmp_path, text, message):
+    _, folder = _copy(training, tmp_path)
+    (folder / "Info.cfg").write_text(text)
+    with pytest.raises(acdc.AcdcFormatError, match=f"patient001: .*Info.cfg.*{re.escape(message)}"):
+        acdc.load_patient(folder)
+
+
+def test_parse_info_cfg_real_format():
+    info = acdc.parse_info_cfg("ED: 1\nES: 12\nGroup: DCM\nHeight: 184.0\nNbFrame: 30\nWeight: 95.0\n")
+    assert info == {"ED": 1, "ES": 12, "Group": "DCM", "Height": 184.0, "NbFrame": 30, "Weight": 95.0}
+
+
+def test_fixture_invariants(root, training):
+    assert (root / "MANDATORY_CITATION.md").is_file()
+    slices = {}
+    for p in training + acdc.load_patients(root, "testing"):
+        cine = nib.load(p.cine_path)
+        assert cine.shape == p.shape + (p.nb_frame,) and cine.get_data_dtype() == np.int16
+        for phase in acdc.PHASES:
+            frame, mask = nib.load(p.image_path(phase)), nib.load(p.label_path(phase))
+            assert mask.get_data_dtype() == np.uint8
+            assert np.array_equal(frame.affine, np.diag([*p.spacing, 1.0]))
+            assert np.array_equal(mask.affine, frame.affine) and mask.shape == frame.shape
+            for img in (frame, mask, cine):
+                assert int(img.header["qform_code"]) == 1 and int(img.header["sform_code"]) == 1
+                assert img.header.get_xyzt_units()[0] == "mm"
+            data = np.asanyarray(frame.dataobj)
+            assert np.asanyarray(cine.dataobj)[..., p.frame_number(phase) - 1].tobytes() == data.tobytes()
+        extent = np.array(p.shape[:2]) * p.spacing[0]
+        assert any(np.allclose(extent, fov, atol=p.spacing[0]) for fov in acdc_fixture.FIELDS_OF_VIEW_MM)
+        slices.setdefault(p.spacing[2], set()).add(p.shape[2])
+    assert set(slices) == {5.0, 10.0} and slices[5.0] == {2 * s for s in slices[10.0]}
+    assert len({p.spacing[0] for p in training}) == 3
+    assert any(p.shape[0] != p.shape[1] for p in training)
+
+
+def test_fixture_anatomy_by_group(training):
+    lv = {}
+    for p in training:
+        ed, es = p.label("ED"), p.label("ES")
+        voxel = np.prod(p.spacing)
+        assert not ed[..., 0].any() and not ed[..., -1].any()  # above base / past apex
+        assert (es == 3).sum() < (ed == 3).sum()
+        lv.setdefault(p.group, []).append(((ed == 3).sum() * voxel, (ed == 1).sum() * voxel,
+                                           1 - (es == 3).sum() / (ed == 3).sum()))
+    mean = {g: np.mean(v, axis=0) for g, v in lv.items()}
+    assert mean["DCM"][0] > mean["NOR"][0] > mean["HCM"][0]  # LV cavity volume
+    assert mean["DCM"][2] < 0.4 < mean["NOR"][2]  # ejection fraction
+    assert mean["RV"][1] > 1.5 * mean["NOR"][1]  # RV cavity volume
+
+
+def test_fixture_deterministic(root, tmp_path):
+    again = acdc_fixture.write_fixture(tmp_path / "again", "small", seed=3)
+    files = sorted(f.relative_to(root) for f in root.rglob("*") if f.is_file())
+    assert files == sorted(f.relative_to(again) for f in again.rglob("*") if f.is_file())
+    assert all((root / f).read_bytes() == (again / f).read_bytes() for f in files)
+    other = acdc_fixture.write_fixture(tmp_path / "other", "small", seed=4)
+    name = "training/patient001/patient001_frame01.nii.gz"
+    assert (other / name).read_bytes() != (root / name).read_bytes()
+    with pytest.raises(ValueError, match="preset 'huge'"):
+        acdc_fixture.write_fixture(tmp_path / "x", "huge")
+
+
+@pytest.mark.parametrize("slice_mm", [10.0, 5.0])
+def test_preprocess_shapes_and_volume(training, slice_mm):
+    p = next(q for q in training if q.spacing[2] == slice_mm)
+    box = (64, 64, 20)
+    image, label = preprocess_pair(p.image("ED"), p.label("ED"), p.spacing, (2.5, 2.5, 5.0), box)
+    assert image.shape == label.shape == box and image.dtype == np.float32
+    assert label.dtype == np.uint8 and set(np.unique(label)) <= {0, 1, 2, 3}
+    raw = p.label("ED")
+    for k in (1, 2, 3):  # structure volumes in mm³ survive resampling
+        before = (raw == k).sum() * np.prod(p.spacing)
+        after = (label == k).sum() * 2.5 * 2.5 * 5.0
+        assert after == pytest.approx(before, rel=0.12), k
+    assert abs(float(image[label > 0].mean())) < 5 and image.min() >= -5
+
+
+def test_augmentation_keeps_alignment_and_is_seeded(training):
+    p = training[0]
+    _, label = preprocess_pair(p.image("ED"), p.label("ED"), p.spacing, (2.5, 2.5, 5.0), (64, 64, 16))
+    coded = label.astype(np.float32)[..., None] * 10.0  # an image that spells its own mask
+    settings = Augmentation(noise_std=0.0, flip_probability=1.0)
+    img, lab = augment_pair(coded, label, seed=5, settings=settings)
+    assert img.shape == coded.shape and lab.shape == label.shape and lab.dtype == np.uint8
+    assert not np.array_equal(lab, label)  # it moved
+    inside = np.rint(img[..., 0] / 10.0) == lab
+    assert inside.mean() > 0.97
+    for k in (1, 2, 3):
+        assert (lab == k).sum() == pytest.approx((label == k).sum(), rel=0.15)
+    again, lab2 = augment_pair(coded, label, seed=5, settings=settings)
+    assert np.array_equal(img, again) and np.array_equal(lab, lab2)
+    noisy, _ = augment_pair(coded, label, seed=5, settings=Augmentation(flip_probability=1.0))
+    assert 0.02 < float(np.std(noisy - img)) < 0.1
+
+
+def test_runs_recorded_in_registry(tmp_path):
+    import pandas as pd
+
+    from heatmaploss import acdc_experiment
+    from heatmaploss.profiles import get_profile
+    from heatmaploss.registry import Registry
+
+    settings = get_profile("smoke").acdc
+    dice = pd.DataFrame({"RV": [0.9, 0.8], "MYO": [0.7, 0.8], "LV": [0.95, 0.9]})
+    dice["mean"] = dice.mean(axis=1)
+    unet = {"config": {"seed": 0}, "seconds": 12.5}
+    runs = pd.DataFrame([
+        {"loss": loss, "seed": 0, "set": name, "seconds": 3.0, "epochs": 1,
+         "balanced_accuracy": acc, "patient_balanced_accuracy": acc, "heart_fraction": 0.4,
+         "empty_maps": 0.0}
+        for loss, acc in (("cross_entropy", 0.5), ("heatmap", 0.75)) for name in ("validation", "test")])
+    ids = acdc_experiment.record_in_registry(tmp_path, "smoke", "fixture", settings, unet, dice, runs)
+    again = acdc_experiment.record_in_registry(tmp_path, "smoke", "fixture", settings, unet, dice, runs)
+    assert len(ids) == 3 and ids == again  # upserts, no duplicates
+    with Registry(results_dir=tmp_path) as registry:
+        models = registry.models(profile="smoke")
+        assert sorted(models["wall_time_s"].tolist()) == [3.0, 3.0, 12.5]
+        metrics = registry.metrics(experiment="acdc_classifier")
+        heat = metrics[(metrics["metric"] == "balanced_accuracy") & (metrics["dataset"] == "test")]
+        assert sorted(heat["value"].tolist()) == [0.5, 0.75]
