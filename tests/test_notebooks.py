@@ -73,3 +73,18 @@ def test_header_and_colab_cell(path):
     assert nb["cells"][0]["cell_type"] == "markdown" and _source(nb["cells"][0]).startswith("# ")
     first_code = _source(_code_cells(nb)[0])
     assert "google.colab" in first_code, f"{path.name}: first code cell must install on Colab"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_documents_every_parameter(path):
+    """`papermill --help-notebook` must show each parameter with its type and help text."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(path))
+    nb = json.loads(path.read_text())
+    tagged = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    names = {stmt.target.id for stmt in ast.parse(_source(tagged)).body}
+    assert set(declared) == names
+    for name, info in declared.items():
+        assert info["inferred_type_name"] not in ("None", ""), f"{path.name}: {name} has no type"
+        assert info["help"], f"{path.name}: {name} has no help text papermill can read"
