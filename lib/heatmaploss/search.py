@@ -158,8 +158,7 @@ def _best_epoch(history: dict, objective: str) -> int:
 def run_search(
     spec: SearchSpec,
     build_model: Callable[[GroupRecipe, float], Any],
-    train: tuple,
-    validation: tuple,
+    make_data: Callable[[int], tuple[Any, Any]],
     results: str | Path,
     record: Callable[[dict], None],
     save_model: Callable[[Any, Path], None] | None = None,
@@ -170,8 +169,9 @@ def run_search(
     Args:
         spec: the search.
         build_model: ``build_model(recipe, learning_rate)`` → a compiled Keras model.
-        train: ``(x, y)`` training data as ``model.fit`` accepts it.
-        validation: ``(x, y)`` validation data.
+        make_data: ``make_data(shuffle_seed)`` → ``(train, validation)`` datasets (batched,
+            as ``model.fit`` accepts them); called once per trial so that nothing of a trial
+            outlives it and a re-run trial sees the same data order.
         results: the profile's results folder (tuner and model folders live there).
         record: called once per finished trial with the model's record (a dict: search key,
             fingerprint hash, trial id, learning rate, seeds, epochs, wall time, validation
@@ -205,9 +205,9 @@ def run_search(
     class RecordingTuner(kt.BayesianOptimization):
         """Trains, saves and records each trial's best-epoch model before the trial ends."""
 
-        def run_trial(self, trial, x, y, validation_data, **_):
+        def run_trial(self, trial, *_, **__):
             try:
-                return self._train_and_record(trial, x, y, validation_data)
+                return self._train_and_record(trial)
             except Exception as exc:
                 # Keras Tuner would mark the trial failed and go on; a bug or an out-of-memory
                 # error must stop the search instead (the trial is re-run on resume).
@@ -215,7 +215,7 @@ def run_search(
                     f"search {spec.key} trial {trial.trial_id}: {type(exc).__name__}: {exc}"
                 ) from exc
 
-        def _train_and_record(self, trial, x, y, validation_data):
+        def _train_and_record(self, trial):
             keras.backend.clear_session()
             gc.collect()
             trial_seed = derive_seed("trial", spec.key, trial.trial_id)
@@ -230,10 +230,10 @@ def run_search(
                     monitor=recipe.objective, mode="min", restore_best_weights=True,
                     patience=patience if patience is not None else recipe.epochs),
             ]
+            train, validation = make_data(derive_seed("shuffle", spec.key, trial.trial_id))
             start = time.perf_counter()
-            history = model.fit(x, y, validation_data=validation_data, epochs=recipe.epochs,
-                                batch_size=recipe.batch_size, shuffle=True, verbose=0,
-                                callbacks=callbacks).history
+            history = model.fit(train, validation_data=validation, epochs=recipe.epochs,
+                                verbose=0, callbacks=callbacks).history
             seconds = time.perf_counter() - start
             best = _best_epoch(history, recipe.objective)
             best_metrics = {k: float(v[best]) for k, v in history.items() if len(v) > best}
@@ -256,7 +256,7 @@ def run_search(
                 logger.warning("search %s trial %s (lr=%.3g) diverged; scored as chance",
                                spec.key, trial.trial_id, lr)
                 value = CHANCE_LOSS[recipe.classification]
-            del model
+            del model, train, validation
             keras.backend.clear_session()
             gc.collect()
             return {recipe.objective: value}
@@ -284,7 +284,7 @@ def run_search(
     done = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
     bar.update(len(done))
     try:
-        tuner.search(train[0], train[1], validation_data=validation, verbose=0)
+        tuner.search(verbose=0)
     finally:
         bar.close()
         keras.backend.clear_session()
