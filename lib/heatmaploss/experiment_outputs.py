@@ -117,8 +117,8 @@ def sex_marker_filtered(results: ExperimentResults, protocol: str, k: float,
     from . import stats
 
     groups = results.scores(protocol, explainer, "sex_marker")
-    filtered = [stats.iqr_filter(v[~np.isnan(v)], k) for v in groups.values()]
     try:
+        filtered = [stats.iqr_filter(v[~np.isnan(v)], k) for v in groups.values()]
         return stats.compare_groups(*filtered, seed=results.seed)
     except ValueError:
         return None
