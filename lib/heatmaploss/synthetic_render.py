@@ -46,7 +46,7 @@ _RUN_CODES = np.array([_T.BACKGROUND, _T.FAT, _T.BACKGROUND, _T.LV_MYOCARDIUM, _
                        _T.RV_MYOCARDIUM, _T.BACKGROUND], dtype=np.uint8)
 _LV_MYO_RUNS = (3, 5)
 _RV_MYO_RUNS = (7, 9)
-_PLAIN_RUNS = (1, 4, 8)  # fat and cavities: never fatty
+_TISSUE_RUNS = tuple(int(j) for j in np.flatnonzero(_RUN_CODES))
 
 #: Marker squares: the thesis's 9 × 9 male marker (rows 95–103, columns 125–133) and the
 #: decoy's four corner squares of the same size (class k's corner: NOR top-left, HCM
@@ -159,27 +159,31 @@ def render(lay: dict[str, np.ndarray], ind: dict[str, np.ndarray], rng: np.rando
             (interpolating the two quantile functions: exactly normal myocardium at 1).
         images, seg: (n, H, W) uint8 C-contiguous outputs, overwritten.
     """
+    if not (images.flags.c_contiguous and seg.flags.c_contiguous):
+        raise ValueError("render writes through flat views: images and seg must be C-contiguous")
     n = lay["centre_row"].shape[0]
     rows = row_band(lay)
     b = run_bounds(lay, rows)
     row_base = ((np.arange(n, dtype=np.int32) * H)[:, None] + rows[None, :]) * W
-    fatty_rv = ind["arv_subtype"] > 0
-    fatty_lv = ind["fatty_lv"]
-    # Tissue runs as (start, length, code); fatty-myocardium runs last with their level f.
-    pieces = [(j, slice(None)) for j in _PLAIN_RUNS]
-    pieces += [(j, ~fatty_lv) for j in _LV_MYO_RUNS] + [(j, ~fatty_rv) for j in _RV_MYO_RUNS]
-    fatty_pieces = [(j, fatty_lv) for j in _LV_MYO_RUNS] + [(j, fatty_rv) for j in _RV_MYO_RUNS]
-    starts, lengths, codes, levels = [], [], [], []
-    for i, (j, sel) in enumerate(pieces + fatty_pieces):
-        length = (b[j + 1] - b[j])[sel].ravel()
+    fatty = {j: ind["fatty_lv"] for j in _LV_MYO_RUNS}
+    fatty.update({j: ind["arv_subtype"] > 0 for j in _RV_MYO_RUNS})
+    level = {j: ind["lv_fat_level"] for j in _LV_MYO_RUNS}
+    level.update({j: ind["rv_fat_level"] for j in _RV_MYO_RUNS})
+    # Tissue runs as (start, length, code) in a fixed order (run type, image, row) that does
+    # not depend on the class, so noise goes to the same pixels whatever the options.
+    starts, lengths, codes, fatty_run, levels = [], [], [], [], []
+    for j in _TISSUE_RUNS:
+        length = (b[j + 1] - b[j]).ravel()
         keep = length > 0
-        starts.append((b[j][sel] + row_base[sel]).ravel()[keep])
+        starts.append((b[j] + row_base).ravel()[keep])
         lengths.append(length[keep])
         codes.append(np.full(lengths[-1].size, _RUN_CODES[j], dtype=np.uint8))
-        if i >= len(pieces):
-            level = ind["lv_fat_level" if j in _LV_MYO_RUNS else "rv_fat_level"][sel]
-            levels.append(np.broadcast_to(level[:, None], (level.size, rows.size)).ravel()[keep])
-    n_fatty_runs = sum(x.size for x in levels)
+        if j in fatty and fatty[j].any():
+            flags = np.broadcast_to(fatty[j][:, None], (n, rows.size)).ravel()[keep]
+            fatty_run.append(flags)
+            levels.append(np.broadcast_to(level[j][:, None], (n, rows.size)).ravel()[keep][flags])
+        else:
+            fatty_run.append(np.zeros(lengths[-1].size, dtype=bool))
     start, length = np.concatenate(starts), np.concatenate(lengths)
     pixels = _ranges(start, length)
     code = np.repeat(np.concatenate(codes), length)
@@ -191,16 +195,17 @@ def render(lay: dict[str, np.ndarray], ind: dict[str, np.ndarray], rng: np.rando
     lookup |= noise
     flat_images[:] = 0
     flat_images[pixels] = _TABLE[lookup]
-    if n_fatty_runs == 0:
+    if not levels:
         return
     # ARV: fatty myocardium, per pixel U[51, 51 + f·(229.5 − 51)] (RV always, LV in 10 %).
-    n_fatty = int(length[-n_fatty_runs:].sum())
-    f = np.repeat(np.concatenate(levels), length[-n_fatty_runs:])
-    q = (noise[-n_fatty:].astype(np.float64) + 0.5) / N_LEVELS
+    fatty_run = np.concatenate(fatty_run)
+    where = _ranges((np.cumsum(length, dtype=np.int32) - length)[fatty_run], length[fatty_run])
+    f = np.repeat(np.concatenate(levels), length[fatty_run])
+    q = (noise[where].astype(np.float64) + 0.5) / N_LEVELS
     span = geo.FAT_INTENSITY - geo.MYOCARDIUM_INTENSITY
     value = (1.0 - difficulty) * (geo.MYOCARDIUM_INTENSITY + f * span * q) \
-        + difficulty * _MYOCARDIUM_VALUES[noise[-n_fatty:]]
-    flat_images[pixels[-n_fatty:]] = np.clip(np.floor(value), 0, 255).astype(np.uint8)
+        + difficulty * _MYOCARDIUM_VALUES[noise[where]]
+    flat_images[pixels[where]] = np.clip(np.floor(value), 0, 255).astype(np.uint8)
 
 
 def paint_markers(images: np.ndarray, seg: np.ndarray, is_male: np.ndarray | None,
