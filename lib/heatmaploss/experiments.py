@@ -307,8 +307,7 @@ class ExperimentResults:
                                  & (self.metrics["class_name"] != "all")
                                  & self.metrics["model_id"].isin(chosen["model_id"])]
         if not per_class.empty:
-            by_class = (per_class.merge(chosen[["model_id", "protocol", "group"]], on="model_id")
-                        .pivot_table(index=["protocol", "group"], columns="class_name",
+            by_class = (per_class.pivot_table(index=["protocol", "group"], columns="class_name",
                                      values="value", aggfunc="mean"))
             table = table.join(by_class.add_prefix("acc_"))
         return table
