@@ -285,6 +285,11 @@ class HeatmapLossModel(keras.Model):
             penalty_value = inside_value = tf.zeros((), logits.dtype)
         classification = tf.reduce_mean(
             losses.classification_loss(config.classification, labels, logits))
+        # Sum in at least float32 (mixed precision may give float16 logits or maps).
+        dtype = tf.float64 if classification.dtype == tf.float64 else tf.float32
+        classification = tf.cast(classification, dtype)
+        penalty_value = tf.cast(penalty_value, dtype)
+        inside_value = tf.cast(inside_value, dtype)
         total = (classification + config.weight * penalty_value
                  + config.inside_weight * inside_value)
         return {"loss": total, "classification": classification, "penalty": penalty_value,
