@@ -135,7 +135,7 @@ def save_figures(results: ExperimentResults, progress: bool = False) -> list[str
 
     * ``exp<N>_<protocol>_<explainer>_heart_overlap_hist`` — model-level heart overlap per group
       (bin width 0.02 on [0, 1], as the thesis), for every explainer;
-    * experiment 2: ``exp2_<protocol>_hirescam_sex_marker_iqr{1.5,5}`` — sex-marker overlap per
+    * experiment 2: ``exp2_<protocol>_hirescam_sex_marker_iqr{1_5,5}`` — sex-marker overlap per
       group after the thesis's outlier filters, side by side with separate x scales;
     * ``exp<N>_<protocol>_overlays_<group>`` — HiResCAM and Grad-CAM of a randomly chosen
       (seeded) selected model of each group, 4 images per class, one colour scale per figure.
@@ -172,7 +172,8 @@ def save_figures(results: ExperimentResults, progress: bool = False) -> list[str
                     save(plots.group_distributions(
                         groups, title=f"Experiment 2 ({protocol}): HiResCAM mass on the sex "
                         f"marker, {k} IQR filter", xlabel="fraction of HiResCAM mass on the marker",
-                        iqr_k=k), f"exp2_{protocol}_hirescam_sex_marker_iqr{k}")
+                        iqr_k=k),
+                        f"exp2_{protocol}_hirescam_sex_marker_iqr{k:g}".replace(".", "_"))
         for group in GROUPS:
             rows = results.models[(results.models["protocol"] == protocol)
                                   & (results.models["group"] == group)]
