@@ -241,8 +241,9 @@ def report_rows(results: ExperimentResults) -> list:
             c = regions["heart"]["result"]
             thesis = "heatmap higher" if explainer == "hirescam" else (
                 "no effect (published data)" if explainer == "gradcam" else "not tested")
-            verdict = ("heatmap higher" if c is not None and c.p_value < 0.05 and c.cohens_d < 0
-                       else "CCE higher" if c is not None and c.p_value < 0.05
+            verdict = ("undefined" if c is None
+                       else "heatmap higher" if c.p_value < 0.05 and c.cohens_d < 0
+                       else "CCE higher" if c.p_value < 0.05
                        else "no significant difference")
             empty = {g: float(np.nanmean(v)) if len(v) else float("nan") for g, v in
                      results.scores(protocol, explainer, "empty").items()}
