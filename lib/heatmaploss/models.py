@@ -19,6 +19,8 @@ Public API (stable):
   ``keras.models.load_model``.
 * ``make_dataset`` and ``preprocess_images`` (defined in ``heatmaploss.pipeline``, re-exported
   here): the ``tf.data`` pipeline in the format below.
+* Evaluation maps of a trained model: ``heatmaploss.attribution.compute_maps(model, x, classes,
+  method)`` (``layer=None`` for this class).
 
 Data format for ``fit``/``evaluate``: batches ``(x, y)`` where ``x`` is float32
 (N, *grid, channels) and ``y`` is a dict ``{"label": one-hot (N, n_classes), "mask":
