@@ -144,7 +144,7 @@ def save_figures(results: ExperimentResults, progress: bool = False) -> list[str
 
     from . import plots
     from .experiments import load_model
-    from .overlays import model_overlays
+    from .overlays import METHOD_LABELS, model_overlays
 
     figures = paths.output_dirs(results.results_dir)["figures"]
     n = results.experiment
@@ -159,10 +159,12 @@ def save_figures(results: ExperimentResults, progress: bool = False) -> list[str
         for explainer in EXPLAINERS:
             groups = {GROUP_LABELS[g]: v[~np.isnan(v)] for g, v in
                       results.scores(protocol, explainer, "heart").items()}
+            label = METHOD_LABELS[explainer]
+            # Drawn only when both groups have models with a score (see the empty-map shares).
             if all(len(v) for v in groups.values()):
                 save(plots.overlap_histogram(
-                    groups, title=f"Experiment {n} ({protocol} protocol): {explainer} mass "
-                    "inside the heart", xlabel=f"fraction of {explainer} mass inside the heart"),
+                    groups, title=f"Experiment {n} ({protocol} protocol): {label} mass "
+                    "inside the heart", xlabel=f"fraction of {label} mass inside the heart"),
                     f"exp{n}_{protocol}_{explainer}_heart_overlap_hist")
         if n == 2:
             groups = {GROUP_LABELS[g]: v[~np.isnan(v)] for g, v in

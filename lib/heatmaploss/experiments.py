@@ -302,6 +302,12 @@ class ExperimentResults:
                     entry["error"] = str(exc)
                     entry["n"] = [len(cce), len(heatmap)]
                 out.setdefault(explainer, {})[region] = entry
+        for explainer in EXPLAINERS:
+            for region in REGIONS:
+                # Keep every region's key (summary.json readers rely on it), saying why.
+                out[explainer].setdefault(region, {
+                    "result": None, "p_holm": None, "n_dropped_nan": [0, 0], "n": [0, 0],
+                    "error": f"experiment {self.experiment} has no {region.replace('_', ' ')}"})
         if family:
             adjusted = stats.holm([e["result"].p_value for e in family]).p_adjusted
             for entry, p in zip(family, adjusted):
