@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
 def _step_time(model, dataset, warmup: int, repeats: int) -> float:
     """Seconds per training step: one fit of ``repeats`` steps after a warm-up fit."""
-    model.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0)
+    model.fit(dataset, steps_per_epoch=warmup, epochs=1, shuffle=False, verbose=0)
     start = time.perf_counter()
-    model.fit(dataset, steps_per_epoch=repeats, epochs=1, verbose=0)
+    model.fit(dataset, steps_per_epoch=repeats, epochs=1, shuffle=False, verbose=0)
     return (time.perf_counter() - start) / repeats
 
 
