@@ -100,18 +100,69 @@ class AcdcSettings:
 
 
 @dataclass(frozen=True)
+class ExperimentSettings:
+    """Sizes of the model searches of experiments 1 and 2 (notebooks 03 and 04).
+
+    Attributes:
+        backbone: ``small_cnn`` (CPU profiles) or ``vgg16``.
+        backbone_weights: ``imagenet`` or ``None`` (random initialisation); only for VGG16.
+        protocols: protocols run by default (names from ``heatmaploss.protocols``).
+        trials_per_group: Keras Tuner trials (= trained models) per group and protocol.
+        epochs: maximum epochs of the ``controlled`` protocol (early stopping may end sooner).
+        early_stopping_patience: epochs without improvement before the ``controlled``
+            protocol stops a trial.
+        thesis_epochs: epochs of the ``thesis`` protocol as ``(cce, heatmap)`` (thesis: 6, 2).
+        batch_size: training batch size of the ``controlled`` protocol.
+        thesis_batch_size: training batch size of the ``thesis`` protocol (thesis: 1).
+        eval_batch_size: images per attribution batch during evaluation.
+        n_train_per_class: training images per class (``None``: the profile's data sizes).
+        n_val_per_class: validation images per class (``None``: the profile's data sizes).
+        n_test_per_class: test images per class (``None``: the profile's data sizes).
+    """
+
+    backbone: str
+    trials_per_group: int
+    epochs: int
+    batch_size: int
+    backbone_weights: str | None = None
+    protocols: tuple[str, ...] = ("controlled",)
+    early_stopping_patience: int = 2
+    thesis_epochs: tuple[int, int] = (6, 2)
+    thesis_batch_size: int = 1
+    eval_batch_size: int = 64
+    n_train_per_class: int | None = None
+    n_val_per_class: int | None = None
+    n_test_per_class: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.backbone not in ("small_cnn", "vgg16"):
+            raise ValueError(f"backbone={self.backbone!r}: allowed small_cnn, vgg16")
+        for name in ("trials_per_group", "epochs", "batch_size", "early_stopping_patience",
+                     "thesis_batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}: must be a positive integer")
+        for name in ("n_train_per_class", "n_val_per_class", "n_test_per_class"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name}={value!r}: must be a positive integer or None")
+
+
+@dataclass(frozen=True)
 class Profile:
     """All settings of one run profile.
 
     Attributes:
         name: ``smoke``, ``quick`` or ``thesis``.
         data: synthetic dataset sizes.
+        experiments: model-search sizes of experiments 1 and 2.
         acdc: ACDC chapter sizes.
         description: one line for ``run_all.py --list``.
     """
 
     name: str
     data: DataSizes
+    experiments: ExperimentSettings
     acdc: AcdcSettings
     description: str = ""
 
@@ -122,6 +173,10 @@ PROFILES: dict[str, Profile] = {
         description="plumbing check for CI: tiny data, one epoch, a couple of trials",
         data=DataSizes(n_train_per_class=16, n_val_per_class=8, n_test_per_class=16,
                        n_calibration_per_class=64, chunk_size=32),
+        experiments=ExperimentSettings(
+            backbone="small_cnn", trials_per_group=3, epochs=1, batch_size=16,
+            protocols=("controlled",), early_stopping_patience=1, thesis_epochs=(1, 1),
+            thesis_batch_size=16, eval_batch_size=32),
         acdc=AcdcSettings(
             fixture_preset="small", target_spacing=(5.0, 5.0, 10.0), box=(32, 32, 8),
             unet_base_filters=4, unet_levels=3, unet_epochs=1, unet_batch_size=2,
@@ -135,6 +190,10 @@ PROFILES: dict[str, Profile] = {
         description="2-core laptop, minutes: small CNN, still shows the effects with statistics",
         data=DataSizes(n_train_per_class=500, n_val_per_class=150, n_test_per_class=500,
                        n_calibration_per_class=2500, chunk_size=500),
+        experiments=ExperimentSettings(
+            backbone="small_cnn", trials_per_group=8, epochs=3, batch_size=32,
+            protocols=("controlled",), early_stopping_patience=1, eval_batch_size=100,
+            n_train_per_class=150, n_val_per_class=50, n_test_per_class=250),
         acdc=AcdcSettings(
             fixture_preset="full", target_spacing=(2.5, 2.5, 5.0), box=(64, 64, 16),
             unet_base_filters=8, unet_levels=3, unet_epochs=5, unet_batch_size=4,
@@ -148,6 +207,10 @@ PROFILES: dict[str, Profile] = {
         description="the thesis's full scale (VGG16, 10,000/3,000/10,000 images); one GPU",
         data=DataSizes(n_train_per_class=2500, n_val_per_class=750, n_test_per_class=2500,
                        n_calibration_per_class=2500, chunk_size=1000),
+        experiments=ExperimentSettings(
+            backbone="vgg16", backbone_weights="imagenet", trials_per_group=8, epochs=10,
+            batch_size=32, protocols=("thesis", "controlled"), early_stopping_patience=2,
+            thesis_epochs=(6, 2), thesis_batch_size=1, eval_batch_size=100),
         acdc=AcdcSettings(
             fixture_preset="full", target_spacing=(2.5, 2.5, 5.0), box=(116, 116, 28),
             unet_base_filters=32, unet_levels=4, unet_epochs=40, unet_batch_size=1,
@@ -173,4 +236,5 @@ def get_profile(name: str) -> Profile:
         ) from None
 
 
-__all__ = ["PROFILE_NAMES", "PROFILES", "AcdcSettings", "DataSizes", "Profile", "get_profile"]
+__all__ = ["PROFILE_NAMES", "PROFILES", "AcdcSettings", "DataSizes", "ExperimentSettings",
+           "Profile", "get_profile"]
