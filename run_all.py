@@ -169,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true",
                         help="re-run notebooks even if they already finished with these parameters")
     parser.add_argument("--seed", type=int, default=0, help="base random seed (default 0)")
+    parser.add_argument("--workers", type=int, default=None, metavar="N",
+                        help="worker processes per model search (Keras Tuner chief + N workers "
+                             "on this machine); passed to notebooks that take `workers`")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="extra notebook parameter, passed to every notebook that declares it")
     parser.add_argument("--no-progress", action="store_true", help="hide per-cell progress bars")
@@ -202,9 +205,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         chosen = select(notebooks, args.only)
         extra = dict(parse_param(p) for p in args.param)
-        for name in STANDARD_PARAMETERS:
+        for name in (*STANDARD_PARAMETERS, "workers"):
             if name in extra:
                 raise RunAllError(f"--param {name}=...: set it with --{name.replace('_', '-')}")
+        if args.workers is not None:
+            if args.workers < 1:
+                raise RunAllError(f"--workers {args.workers}: must be a positive integer")
+            extra["workers"] = args.workers
         results = paths.results_dir(args.profile, args.results_dir).resolve()
         try:
             dirs = paths.output_dirs(results)

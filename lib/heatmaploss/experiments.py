@@ -141,21 +141,33 @@ def _record_fn(registry, search_id: int, recipe: protocols_module.GroupRecipe):
 
 def run_searches(experiment: int, profile: str | Profile, seed: int, results_dir: str | Path,
                  registry, protocols: str | tuple[str, ...] | None = None,
-                 progress: bool = True) -> dict[str, int]:
+                 progress: bool = True, workers: int = 1,
+                 only_key: str | None = None) -> dict[str, int]:
     """Run (or continue, or reuse) every search of an experiment.
 
     A search whose models are all in the registry is not even reopened, so results recorded in
     a shared registry by another machine are reused.
 
+    Args:
+        workers: with more than one, each search runs as a Keras Tuner chief oracle plus this
+            many worker processes on this machine (:mod:`heatmaploss.distributed`).
+        only_key: run only the search with this key (the other searches are still registered).
+
     Returns:
         Search key → registry search id.
     """
-    from . import models, search
+    from . import distributed, models, search
 
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers={workers!r}: must be a positive integer")
     plan = data_plan(experiment, profile, seed)
-    data = None
+    data: dict = {}
     ids = {}
-    for spec in search_specs(experiment, profile, seed, protocols):
+    specs = search_specs(experiment, profile, seed, protocols)
+    if only_key is not None and only_key not in {s.key for s in specs}:
+        raise ValueError(f"search key {only_key!r} is not a search of this experiment; "
+                         f"allowed: {', '.join(s.key for s in specs)}")
+    for spec in specs:
         recipe = spec.recipe
         ids[spec.key] = registry.get_or_create_search(
             experiment=f"exp{experiment}", protocol=spec.protocol, group=recipe.group,
@@ -163,12 +175,19 @@ def run_searches(experiment: int, profile: str | Profile, seed: int, results_dir
             loss_config={**recipe.as_dict(), "fingerprint": spec.fingerprint_hash()},
             hyperparameter_space={"learning_rate": [recipe.lr_min, recipe.lr_max, "log"]})
         done = registry.models(search_id=ids[spec.key])
-        if len(done) >= spec.max_trials:
+        if len(done) >= spec.max_trials or (only_key is not None and spec.key != only_key):
             continue
-        if data is None:
-            data = _datasets(experiment, plan)
+        if workers > 1:
+            distributed.run_local_cluster(
+                experiment, _profile(profile).name, seed, results_dir, spec.key, workers,
+                protocols=",".join(protocols) if isinstance(protocols, (tuple, list)) else protocols,
+                database_url=registry.url.render_as_string(hide_password=False))
+            continue
 
         def make_data(shuffle_seed: int, recipe=recipe):
+            # Generated on first use: a chief oracle never trains and never needs them.
+            if not data:
+                data.update(_datasets(experiment, plan))
             images, labels, masks = data["train"]
             train = models.make_dataset(images, labels, masks, batch_size=recipe.batch_size,
                                         shuffle=True, seed=shuffle_seed)
@@ -185,8 +204,13 @@ def run_searches(experiment: int, profile: str | Profile, seed: int, results_dir
 
 def evaluate_models(experiment: int, profile: str | Profile, seed: int,
                     results_dir: str | Path, registry, search_ids: dict[str, int],
-                    progress: bool = True) -> None:
-    """Evaluate every recorded model of the given searches that lacks test metrics."""
+                    progress: bool = True, only_available: bool = False) -> None:
+    """Evaluate every recorded model of the given searches that lacks test metrics.
+
+    Args:
+        only_available: skip models whose file is not in this ``results_dir`` (a worker of a
+            distributed search evaluates the models it trained itself).
+    """
     import keras
     from tqdm.auto import tqdm
 
@@ -197,7 +221,8 @@ def evaluate_models(experiment: int, profile: str | Profile, seed: int,
     todo = []
     for search_id in search_ids.values():
         frame = registry.models(search_id=search_id)
-        todo += [row for row in frame.itertuples() if pd.isna(row.test_accuracy)]
+        todo += [row for row in frame.itertuples() if pd.isna(row.test_accuracy)
+                 and (not only_available or (Path(results_dir) / row.model_path).exists())]
     for row in tqdm(todo, desc=f"evaluate exp{experiment}", unit="model",
                     disable=not progress or not todo, leave=False):
         keras.backend.clear_session()
@@ -365,9 +390,28 @@ def collect_results(experiment: int, profile: str | Profile, seed: int, results_
                              metrics=metrics.reset_index(drop=True), recipes=recipes)
 
 
+def run_search_process(experiment: int, profile: str, seed: int, results_dir: str | Path,
+                       search_key: str, protocols: str | None = None,
+                       database_url: str | None = None, evaluate: bool = True) -> None:
+    """One process of a distributed search (chief or worker, set by Keras Tuner's variables).
+
+    Runs the search ``search_key`` of the experiment; a worker then evaluates the models whose
+    files it holds. See :mod:`heatmaploss.distributed`.
+    """
+    from .registry import Registry
+
+    results_dir = Path(results_dir)
+    with Registry(url=database_url or None, results_dir=results_dir) as registry:
+        ids = run_searches(experiment, profile, seed, results_dir, registry, protocols,
+                           progress=False, only_key=search_key)
+        if evaluate:
+            evaluate_models(experiment, profile, seed, results_dir, registry,
+                            {search_key: ids[search_key]}, progress=False, only_available=True)
+
+
 def run_experiment(experiment: int, profile: str | Profile, seed: int, results_dir: str | Path,
                    protocols: str | tuple[str, ...] | None = None,
-                   database_url: str | None = None, progress: bool = True
+                   database_url: str | None = None, progress: bool = True, workers: int = 1,
                    ) -> ExperimentResults:
     """Searches, evaluation and tidy results of one experiment (resumable).
 
@@ -381,6 +425,8 @@ def run_experiment(experiment: int, profile: str | Profile, seed: int, results_d
         database_url: registry URL; default ``$HEATMAPLOSS_DATABASE_URL`` or the SQLite file in
             ``results_dir``.
         progress: show progress bars.
+        workers: worker processes per search (1: train in this process; more: a Keras Tuner
+            chief oracle plus this many workers on this machine).
 
     Returns:
         The experiment's :class:`ExperimentResults`.
@@ -391,11 +437,13 @@ def run_experiment(experiment: int, profile: str | Profile, seed: int, results_d
         raise ValueError(f"experiment={experiment!r}: allowed 1, 2")
     results_dir = Path(results_dir)
     with Registry(url=database_url or None, results_dir=results_dir) as registry:
-        ids = run_searches(experiment, profile, seed, results_dir, registry, protocols, progress)
+        ids = run_searches(experiment, profile, seed, results_dir, registry, protocols, progress,
+                           workers=workers)
         evaluate_models(experiment, profile, seed, results_dir, registry, ids, progress)
         return collect_results(experiment, profile, seed, results_dir, registry, protocols)
 
 
 __all__ = ["COMPARED_REGIONS", "MODEL_COLUMNS", "search_plan", "ExperimentResults", "build_model", "collect_results",
-           "data_plan", "evaluate_models", "load_model", "run_experiment", "run_searches",
+           "data_plan", "evaluate_models", "load_model", "run_experiment", "run_search_process",
+           "run_searches",
            "save_model", "search_specs"]

@@ -282,14 +282,17 @@ def run_search(
         )
     if captured.getvalue().strip():
         logger.info(captured.getvalue().strip())
-    done = [t for t in tuner.oracle.trials.values() if t.status == "COMPLETED"]
-    bar.update(len(done))
+    # A worker of a distributed search holds a client of the chief's oracle, which has no
+    # local trial list: its progress starts at zero.
+    trials = getattr(tuner.oracle, "trials", None) or {}
+    bar.update(sum(t.status == "COMPLETED" for t in trials.values()))
     try:
         tuner.search(verbose=0)
     finally:
         bar.close()
         keras.backend.clear_session()
-    return sorted(t.trial_id for t in tuner.oracle.trials.values() if t.status == "COMPLETED")
+    trials = getattr(tuner.oracle, "trials", None) or {}
+    return sorted(t.trial_id for t in trials.values() if t.status == "COMPLETED")
 
 
 __all__ = ["CHANCE_LOSS", "SearchMismatchError", "SearchSpec", "check_fingerprint",
