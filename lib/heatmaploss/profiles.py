@@ -43,6 +43,76 @@ class DataSizes:
 
 
 @dataclass(frozen=True)
+class BeyondSettings:
+    """Sizes of the beyond-the-thesis chapter (decoy shortcut, methods, penalties, λ, hardness).
+
+    Attributes:
+        backbone: ``small_cnn`` (CPU profiles) or ``vgg16``.
+        rho: agreement of the decoy marker with the label in training and validation.
+        n_train_per_class, n_val_per_class, n_test_per_class: images per class.
+        epochs: training epochs per model.
+        batch_size: images per training step.
+        n_models_main: models per group in the main comparison (cross-entropy vs every
+            attribution method in the loss).
+        n_models_secondary: models per group in the secondary comparisons (penalty forms,
+            adaptive weighting, harder tasks).
+        n_lambda_trials: trials of the joint (learning rate, λ) search.
+        lr_range: log-uniform learning-rate range of every search.
+        lambda_range: log-uniform range of the searched heatmap weight λ.
+        heatmap_weight: the fixed λ of the ``thesis`` and ``outside_fraction`` penalties
+            (both lie in [0, 1]).
+        l2_weight: the fixed λ of the ``l2`` penalty (squared attributions: another scale).
+        secondary_method: the attribution method of the harder-task comparisons.
+        adaptive_methods: methods trained with the adaptive weight.
+        lambda_methods: methods whose λ is searched with the learning rate.
+        difficulties: generator ``difficulty`` values of the harder-task sweep.
+        small_train_per_class: the reduced training-set size of the harder-task sweep.
+    """
+
+    backbone: str
+    rho: float
+    n_train_per_class: int
+    n_val_per_class: int
+    n_test_per_class: int
+    epochs: int
+    batch_size: int
+    n_models_main: int
+    n_models_secondary: int
+    n_lambda_trials: int
+    lr_range: tuple[float, float]
+    lambda_range: tuple[float, float]
+    heatmap_weight: float
+    l2_weight: float
+    difficulties: tuple[float, ...]
+    small_train_per_class: int
+    secondary_method: str = "saliency"
+    adaptive_methods: tuple[str, ...] = ("hirescam", "saliency")
+    lambda_methods: tuple[str, ...] = ("saliency",)
+
+    def __post_init__(self) -> None:
+        if self.backbone not in ("small_cnn", "vgg16"):
+            raise ValueError(f"backbone={self.backbone!r}: allowed small_cnn, vgg16")
+        if not 0.0 <= self.rho <= 1.0:
+            raise ValueError(f"rho={self.rho!r}: must lie in [0, 1]")
+        for name in ("n_train_per_class", "n_val_per_class", "n_test_per_class", "epochs",
+                     "batch_size", "n_models_main", "n_models_secondary", "n_lambda_trials",
+                     "small_train_per_class"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"beyond.{name}={value!r}: must be a positive integer")
+        for name in ("lr_range", "lambda_range"):
+            low, high = getattr(self, name)
+            if not 0 < low < high:
+                raise ValueError(f"beyond.{name}={(low, high)!r}: need 0 < low < high")
+        methods = ("hirescam", "gradcam", "saliency")
+        for method in (self.secondary_method, *self.adaptive_methods, *self.lambda_methods):
+            if method not in methods:
+                raise ValueError(f"beyond method {method!r}: allowed {', '.join(methods)}")
+        if not all(0.0 <= d <= 1.0 for d in self.difficulties):
+            raise ValueError(f"difficulties={self.difficulties!r}: each must lie in [0, 1]")
+
+
+@dataclass(frozen=True)
 class Profile:
     """All settings of one run profile.
 
@@ -50,11 +120,13 @@ class Profile:
         name: ``smoke``, ``quick`` or ``thesis``.
         data: synthetic dataset sizes.
         description: one line for ``run_all.py --list``.
+        beyond: sizes of the beyond-the-thesis chapter (06).
     """
 
     name: str
     data: DataSizes
     description: str = ""
+    beyond: BeyondSettings | None = None
 
 
 PROFILES: dict[str, Profile] = {
@@ -63,18 +135,37 @@ PROFILES: dict[str, Profile] = {
         description="plumbing check for CI: tiny data, one epoch, a couple of trials",
         data=DataSizes(n_train_per_class=16, n_val_per_class=8, n_test_per_class=16,
                        n_calibration_per_class=64, chunk_size=32),
+        beyond=BeyondSettings(
+            backbone="small_cnn", rho=1.0, n_train_per_class=16, n_val_per_class=8,
+            n_test_per_class=8, epochs=1, batch_size=16, n_models_main=2,
+            n_models_secondary=1, n_lambda_trials=2, lr_range=(3e-4, 3e-3),
+            lambda_range=(0.1, 30.0), heatmap_weight=3.0, l2_weight=1e4, difficulties=(0.8,),
+            small_train_per_class=8, adaptive_methods=("hirescam",)),
     ),
     "quick": Profile(
         name="quick",
         description="2-core laptop, minutes: small CNN, still shows the effects with statistics",
         data=DataSizes(n_train_per_class=500, n_val_per_class=150, n_test_per_class=500,
                        n_calibration_per_class=2500, chunk_size=500),
+        beyond=BeyondSettings(
+            backbone="small_cnn", rho=1.0, n_train_per_class=100, n_val_per_class=50,
+            n_test_per_class=100, epochs=3, batch_size=32, n_models_main=8,
+            n_models_secondary=3, n_lambda_trials=6, lr_range=(3e-4, 3e-3),
+            lambda_range=(0.1, 30.0), heatmap_weight=3.0, l2_weight=1e4, difficulties=(0.8,),
+            small_train_per_class=40),
     ),
     "thesis": Profile(
         name="thesis",
         description="the thesis's full scale (VGG16, 10,000/3,000/10,000 images); one GPU",
         data=DataSizes(n_train_per_class=2500, n_val_per_class=750, n_test_per_class=2500,
                        n_calibration_per_class=2500, chunk_size=1000),
+        beyond=BeyondSettings(
+            backbone="vgg16", rho=1.0, n_train_per_class=2500, n_val_per_class=750,
+            n_test_per_class=2500, epochs=6, batch_size=32, n_models_main=20,
+            n_models_secondary=8, n_lambda_trials=20, lr_range=(5e-6, 1e-3),
+            lambda_range=(0.01, 100.0), heatmap_weight=1.0, l2_weight=1e4,
+            difficulties=(0.5, 0.8, 1.0), small_train_per_class=250,
+            lambda_methods=("hirescam", "saliency")),
     ),
 }
 
@@ -93,4 +184,4 @@ def get_profile(name: str) -> Profile:
         ) from None
 
 
-__all__ = ["PROFILE_NAMES", "PROFILES", "DataSizes", "Profile", "get_profile"]
+__all__ = ["PROFILE_NAMES", "PROFILES", "BeyondSettings", "DataSizes", "Profile", "get_profile"]

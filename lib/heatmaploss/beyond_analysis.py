@@ -1,0 +1,286 @@
+"""Analysis of the beyond-the-thesis chapter: statistics, summary entries, figures, tables.
+
+Works on the per-model table that :func:`heatmaploss.beyond.run_chapter` returns (one row per
+trained model) and never imports TensorFlow, so the statistics can be redone from the table
+alone.
+
+Per-model columns used here:
+
+* ``condition`` (``main``, ``penalty``, ``adaptive``, ``lambda``, ``difficulty``,
+  ``small_train``), ``group`` and ``loss`` (``cce`` or ``heatmap``);
+* ``acc_<set>`` and ``worst_<set>`` for the test sets ``matched``, ``shuffled`` and ``absent``
+  (overall and worst-class accuracy);
+* ``mass_<explainer>_<region>``: mean fraction of positive attribution mass in ``heart`` and
+  ``decoy_marker`` on the matched test set, for the explainers ``hirescam``, ``gradcam``,
+  ``saliency``;
+* ``heatmap_weight`` and ``learning_rate``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from heatmaploss import stats
+
+TEST_SETS = ("matched", "shuffled", "absent")
+EXPLAINERS = ("hirescam", "gradcam", "saliency")
+REGIONS = ("heart", "decoy_marker")
+#: Metrics compared between each heatmap-loss group and the cross-entropy group of its condition.
+FAMILY_METRICS = (
+    tuple(f"acc_{s}" for s in TEST_SETS)
+    + ("worst_shuffled",)
+    + tuple(f"mass_{e}_{r}" for e in EXPLAINERS for r in REGIONS)
+)
+#: Fewest models per group for which a comparison is run (Shapiro–Wilk needs three).
+MIN_MODELS = 3
+
+
+def compare_family(models: pd.DataFrame, metrics: Iterable[str] = FAMILY_METRICS) -> pd.DataFrame:
+    """Compare every heatmap-loss group with the cross-entropy group of its condition.
+
+    All comparisons of the chapter form one family: their p-values are Holm-corrected together.
+
+    Args:
+        models: per-model table (columns ``condition``, ``group``, ``loss`` and the metrics).
+        metrics: metric columns to compare.
+
+    Returns:
+        One row per (condition, group, metric) with ``n_cce``, ``n_group``, ``mean_cce``,
+        ``mean_group``, ``test``, ``p_value``, ``p_holm``, ``cohens_d``, ``cles`` and
+        ``skipped`` (why a comparison was not run, else empty).
+    """
+    rows: list[dict[str, Any]] = []
+    for condition, block in models.groupby("condition", sort=False):
+        reference = block[block["loss"] == "cce"]
+        for group, members in block[block["loss"] == "heatmap"].groupby("group", sort=False):
+            for metric in metrics:
+                if metric not in block:
+                    continue
+                x = reference[metric].dropna().to_numpy(float)
+                y = members[metric].dropna().to_numpy(float)
+                row = {"condition": condition, "group": group, "metric": metric,
+                       "n_cce": len(x), "n_group": len(y),
+                       "mean_cce": float(np.mean(x)) if len(x) else math.nan,
+                       "mean_group": float(np.mean(y)) if len(y) else math.nan,
+                       "test": "", "p_value": math.nan, "cohens_d": math.nan,
+                       "cles": math.nan, "skipped": ""}
+                if min(len(x), len(y)) < MIN_MODELS:
+                    row["skipped"] = f"fewer than {MIN_MODELS} models in a group"
+                elif np.ptp(np.concatenate([x, y])) == 0:
+                    row["skipped"] = "all values equal"
+                else:
+                    try:
+                        result = stats.compare_groups(x, y)
+                    except ValueError as error:  # e.g. constant data within one group
+                        row["skipped"] = str(error)
+                    else:
+                        row.update(test=result.test, p_value=float(result.p_value),
+                                   cohens_d=float(result.cohens_d), cles=float(result.cles))
+                rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table.assign(p_holm=[])
+    table["p_holm"] = math.nan
+    tested = table["p_value"].notna()
+    if tested.any():
+        table.loc[tested, "p_holm"] = np.asarray(_holm(table.loc[tested, "p_value"].tolist()))
+    return table
+
+
+def _holm(p_values: list[float]) -> list[float]:
+    """Holm-adjusted p-values through :func:`heatmaploss.stats.holm`."""
+    adjusted = stats.holm(p_values)
+    # stats.holm may return the adjusted values alone or together with the rejections.
+    if isinstance(adjusted, tuple):
+        adjusted = adjusted[-1] if len(adjusted[-1]) == len(p_values) else adjusted[0]
+    if hasattr(adjusted, "p_adjusted"):
+        adjusted = adjusted.p_adjusted
+    return [float(v) for v in adjusted]
+
+
+def summary_part(models: pd.DataFrame, comparisons: pd.DataFrame, protocol: str,
+                 condition: str = "main") -> dict:
+    """The chapter's ``summary.json`` entry, ``experiments.decoy.<protocol>``.
+
+    Follows the experiments' contract (``groups.<group>.n_models``, ``test_accuracy``,
+    ``overlap.<explainer>.<region>``, ``comparisons.<explainer>.<region>``) and adds
+    ``groups.<group>.test_accuracy_by_set.<set>``, ``worst_class_accuracy_by_set.<set>``,
+    per-condition blocks for the secondary comparisons and the whole Holm-corrected family.
+
+    Args:
+        models: per-model table.
+        comparisons: output of :func:`compare_family`.
+        protocol: protocol name (``controlled``).
+        condition: the condition whose groups fill the top-level ``groups``.
+
+    Returns:
+        ``{"experiments": {"decoy": {protocol: {...}}}}``.
+    """
+    def groups_of(block: pd.DataFrame) -> dict:
+        out = {}
+        for group, rows in block.groupby("group", sort=False):
+            entry = {
+                "n_models": len(rows),
+                "loss": rows["loss"].iloc[0],
+                "test_accuracy": rows["acc_matched"].tolist(),
+                "test_accuracy_by_set": {s: rows[f"acc_{s}"].tolist() for s in TEST_SETS},
+                "worst_class_accuracy_by_set": {s: rows[f"worst_{s}"].tolist()
+                                                for s in TEST_SETS},
+                "overlap": {e: {r: rows[f"mass_{e}_{r}"].tolist() for r in REGIONS
+                                if f"mass_{e}_{r}" in rows} for e in EXPLAINERS},
+                "heatmap_weight": rows["heatmap_weight"].tolist(),
+                "learning_rate": rows["learning_rate"].tolist(),
+            }
+            out[group] = entry
+        return out
+
+    def comparisons_of(block: pd.DataFrame) -> dict:
+        out: dict = {}
+        for _, row in block.iterrows():
+            result = {k: row[k] for k in ("test", "p_value", "p_holm", "cohens_d", "cles",
+                                          "skipped")}
+            result["n"] = [int(row["n_cce"]), int(row["n_group"])]
+            metric = row["metric"]
+            if metric.startswith("mass_"):
+                explainer, region = metric[5:].split("_", 1)
+                out.setdefault(row["group"], {}).setdefault(explainer, {})[region] = result
+            else:
+                out.setdefault(row["group"], {}).setdefault("accuracy", {})[metric] = result
+        return out
+
+    main = models[models["condition"] == condition]
+    entry = {
+        "groups": groups_of(main),
+        "comparisons": comparisons_of(comparisons[comparisons["condition"] == condition])
+        if len(comparisons) else {},
+        "conditions": {
+            str(c): {"groups": groups_of(b),
+                     "comparisons": comparisons_of(comparisons[comparisons["condition"] == c])
+                     if len(comparisons) else {}}
+            for c, b in models.groupby("condition", sort=False) if c != condition
+        },
+        "holm_family_size": int(comparisons["p_value"].notna().sum()) if len(comparisons) else 0,
+    }
+    return {"experiments": {"decoy": {protocol: entry}}}
+
+
+def method_table(models: pd.DataFrame, condition: str = "main") -> pd.DataFrame:
+    """Group means: accuracy per test set and marker/heart mass by every explainer.
+
+    Args:
+        models: per-model table.
+        condition: which condition's groups to tabulate.
+
+    Returns:
+        One row per group (in training order) with ``n`` and the means.
+    """
+    block = models[models["condition"] == condition]
+    columns = ([f"acc_{s}" for s in TEST_SETS] + ["worst_shuffled"]
+               + [f"mass_{e}_{r}" for r in REGIONS for e in EXPLAINERS])
+    columns = [c for c in columns if c in block]
+    table = block.groupby("group", sort=False)[columns].mean()
+    table.insert(0, "n", block.groupby("group", sort=False).size())
+    return table
+
+
+def lambda_tradeoff(models: pd.DataFrame) -> pd.DataFrame:
+    """The λ search's trials sorted by λ: weight, learning rate, accuracy and marker mass."""
+    block = models[models["condition"] == "lambda"]
+    keep = [c for c in ("group", "heatmap_weight", "learning_rate", "val_accuracy",
+                        "val_penalty", "acc_matched", "acc_shuffled", "acc_absent",
+                        "mass_hirescam_decoy_marker", "mass_saliency_decoy_marker")
+            if c in block]
+    return block[keep].sort_values("heatmap_weight").reset_index(drop=True)
+
+
+def cost_table(benchmark: dict | str | Path | None) -> pd.DataFrame | None:
+    """Time per training step of each attribution method, from the train-step benchmark.
+
+    Args:
+        benchmark: the parsed JSON written by ``benchmarks/train_step.py --json`` or its path;
+            ``None`` or a missing file gives ``None``.
+
+    Returns:
+        One row per backbone with the cross-entropy step time, each method's step time and its
+        ratio to cross-entropy, or ``None`` when no benchmark result exists.
+    """
+    if benchmark is None:
+        return None
+    if not isinstance(benchmark, dict):
+        path = Path(benchmark)
+        if not path.exists():
+            return None
+        benchmark = json.loads(path.read_text())
+    rows = []
+    for backbone, times in (benchmark.get("backbone") or {}).items():
+        row = {"backbone": backbone, "cce_step_s": times.get("cce_step_s")}
+        for method in EXPLAINERS:
+            step = times.get(f"{method}_step_s")
+            row[f"{method}_step_s"] = step
+            row[f"{method}_ratio"] = (step / row["cce_step_s"]
+                                      if step and row["cce_step_s"] else None)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if "peak_rss_mb" in benchmark:
+        table["peak_rss_mb"] = benchmark["peak_rss_mb"]
+    return table
+
+
+def report_rows(models: pd.DataFrame, comparisons: pd.DataFrame) -> list[dict]:
+    """Rows for the reproduction report: the thesis's open questions and what was found.
+
+    Args:
+        models: per-model table.
+        comparisons: output of :func:`compare_family`.
+
+    Returns:
+        Dicts with ``claim``, ``thesis``, ``published``, ``ours`` and ``verdict``.
+    """
+    main = models[models["condition"] == "main"]
+    means = main.groupby("group", sort=False)[["acc_shuffled", "acc_absent"]].mean()
+    rows = []
+    if "cce" in means.index:
+        cce = means.loc["cce", "acc_shuffled"]
+        rows.append({
+            "claim": "decoy marker (ρ = 1) is a real shortcut: cross-entropy accuracy with the "
+                     "marker shuffled",
+            "thesis": "not tested (exp 2 marker unused)", "published": "—",
+            "ours": f"{cce:.3f}", "verdict": "shortcut used" if cce <= 0.6 else "not used"})
+    for group, row in means.iterrows():
+        if group == "cce":
+            continue
+        verdict = ("shortcut removed" if row["acc_shuffled"] >= 0.9 else
+                   "shortcut partly removed" if row["acc_shuffled"] > means["acc_shuffled"].get(
+                       "cce", 1.0) + 0.1 else "shortcut kept")
+        rows.append({
+            "claim": f"heatmap loss ({group}) removes the decoy shortcut: accuracy shuffled / "
+                     "absent",
+            "thesis": "open question (future work)", "published": "—",
+            "ours": f"{row['acc_shuffled']:.3f} / {row['acc_absent']:.3f}", "verdict": verdict})
+    return rows
+
+
+def closing_note(models: pd.DataFrame) -> str:
+    """Markdown table: what each method in the loss achieved, judged by every explainer."""
+    table = method_table(models)
+    header = ("| group | n | acc matched | acc shuffled | acc absent | worst-class shuffled | "
+              + " | ".join(f"marker mass {e}" for e in EXPLAINERS) + " |")
+    lines = [header, "|" + "---|" * (6 + len(EXPLAINERS))]
+    for group, row in table.iterrows():
+        cells = [group, str(int(row["n"]))] + [
+            f"{row[c]:.3f}" for c in ("acc_matched", "acc_shuffled", "acc_absent",
+                                      "worst_shuffled")]
+        cells += [f"{row.get(f'mass_{e}_decoy_marker', math.nan):.4f}" for e in EXPLAINERS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+__all__ = ["EXPLAINERS", "FAMILY_METRICS", "REGIONS", "TEST_SETS", "closing_note",
+           "compare_family", "cost_table", "lambda_tradeoff", "method_table", "report_rows",
+           "summary_part"]
