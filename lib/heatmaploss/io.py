@@ -12,7 +12,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 try:  # POSIX advisory locks; on other systems summary updates are not process-safe.
     import fcntl
@@ -113,6 +113,48 @@ def _deep_merge(base: dict, update: dict) -> dict:
     return base
 
 
+@contextlib.contextmanager
+def locked(lock_path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``lock_path`` (created if missing) for the block.
+
+    Lets several processes (e.g. notebooks run in parallel) read-modify-write one file safely.
+    """
+    lock_path = Path(lock_path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def update_json(path: str | os.PathLike, update: Callable[[Any], Any], default: Any = None) -> Any:
+    """Read-modify-write the JSON file ``path`` under a lock, writing the result atomically.
+
+    Args:
+        path: the JSON file; its lock is ``.<stem>.lock`` in the same folder.
+        update: called with the current contents (``default`` when the file is absent); returns
+            the new contents.
+        default: contents assumed for a missing file.
+
+    Returns:
+        The new contents, as written (numpy values etc. converted by ``to_jsonable``).
+    """
+    path = Path(path)
+    with locked(path.parent / f".{path.stem}.lock"):
+        if path.exists():
+            with open(path, encoding="utf-8") as fh:
+                current = json.load(fh)
+        else:
+            current = default
+        new = to_jsonable(update(current))
+        write_json(path, new)
+    return new
+
+
 def update_summary(results: str | os.PathLike, part: dict) -> dict:
     """Deep-merge ``part`` into ``<results>/summary.json`` (process-safe, atomic).
 
@@ -128,19 +170,8 @@ def update_summary(results: str | os.PathLike, part: dict) -> dict:
     """
     results = Path(results)
     results.mkdir(parents=True, exist_ok=True)
-    path = results / SUMMARY_NAME
-    lock_path = results / ".summary.lock"
-    with open(lock_path, "a+") as lock:
-        if fcntl is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            current = read_summary(results)
-            merged = _deep_merge(current, to_jsonable(part))
-            write_json(path, merged)
-        finally:
-            if fcntl is not None:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-    return merged
+    return update_json(results / SUMMARY_NAME,
+                       lambda current: _deep_merge(current, to_jsonable(part)), default={})
 
 
 def read_summary(results: str | os.PathLike) -> dict:

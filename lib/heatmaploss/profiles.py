@@ -43,6 +43,55 @@ class DataSizes:
 
 
 @dataclass(frozen=True)
+class ExperimentSettings:
+    """Sizes of the model searches of experiments 1 and 2 (notebooks 03 and 04).
+
+    Attributes:
+        backbone: ``small_cnn`` (CPU profiles) or ``vgg16``.
+        backbone_weights: ``imagenet`` or ``None`` (random initialisation); only for VGG16.
+        protocols: protocols run by default (names from ``heatmaploss.protocols``).
+        trials_per_group: Keras Tuner trials (= trained models) per group and protocol.
+        epochs: maximum epochs of the ``controlled`` protocol (early stopping may end sooner).
+        early_stopping_patience: epochs without improvement before the ``controlled``
+            protocol stops a trial.
+        thesis_epochs: epochs of the ``thesis`` protocol as ``(cce, heatmap)`` (thesis: 6, 2).
+        batch_size: training batch size of the ``controlled`` protocol.
+        thesis_batch_size: training batch size of the ``thesis`` protocol (thesis: 1).
+        eval_batch_size: images per attribution batch during evaluation.
+        n_train_per_class: training images per class (``None``: the profile's data sizes).
+        n_val_per_class: validation images per class (``None``: the profile's data sizes).
+        n_test_per_class: test images per class (``None``: the profile's data sizes).
+    """
+
+    backbone: str
+    trials_per_group: int
+    epochs: int
+    batch_size: int
+    backbone_weights: str | None = None
+    protocols: tuple[str, ...] = ("controlled",)
+    early_stopping_patience: int = 2
+    thesis_epochs: tuple[int, int] = (6, 2)
+    thesis_batch_size: int = 1
+    eval_batch_size: int = 64
+    n_train_per_class: int | None = None
+    n_val_per_class: int | None = None
+    n_test_per_class: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.backbone not in ("small_cnn", "vgg16"):
+            raise ValueError(f"backbone={self.backbone!r}: allowed small_cnn, vgg16")
+        for name in ("trials_per_group", "epochs", "batch_size", "early_stopping_patience",
+                     "thesis_batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}: must be a positive integer")
+        for name in ("n_train_per_class", "n_val_per_class", "n_test_per_class"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name}={value!r}: must be a positive integer or None")
+
+
+@dataclass(frozen=True)
 class BeyondSettings:
     """Sizes of the beyond-the-thesis chapter (decoy shortcut, methods, penalties, λ, hardness).
 
@@ -119,12 +168,14 @@ class Profile:
     Attributes:
         name: ``smoke``, ``quick`` or ``thesis``.
         data: synthetic dataset sizes.
+        experiments: model-search sizes of experiments 1 and 2.
         description: one line for ``run_all.py --list``.
         beyond: sizes of the beyond-the-thesis chapter (06).
     """
 
     name: str
     data: DataSizes
+    experiments: ExperimentSettings
     description: str = ""
     beyond: BeyondSettings | None = None
 
@@ -135,6 +186,10 @@ PROFILES: dict[str, Profile] = {
         description="plumbing check for CI: tiny data, one epoch, a couple of trials",
         data=DataSizes(n_train_per_class=16, n_val_per_class=8, n_test_per_class=16,
                        n_calibration_per_class=64, chunk_size=32),
+        experiments=ExperimentSettings(
+            backbone="small_cnn", trials_per_group=2, epochs=1, batch_size=16,
+            protocols=("controlled",), early_stopping_patience=1, thesis_epochs=(1, 1),
+            thesis_batch_size=16, eval_batch_size=32),
         beyond=BeyondSettings(
             backbone="small_cnn", rho=1.0, n_train_per_class=16, n_val_per_class=8,
             n_test_per_class=8, epochs=1, batch_size=16, n_models_main=2,
@@ -147,6 +202,9 @@ PROFILES: dict[str, Profile] = {
         description="2-core laptop, minutes: small CNN, still shows the effects with statistics",
         data=DataSizes(n_train_per_class=500, n_val_per_class=150, n_test_per_class=500,
                        n_calibration_per_class=2500, chunk_size=500),
+        experiments=ExperimentSettings(
+            backbone="small_cnn", trials_per_group=8, epochs=6, batch_size=32,
+            protocols=("controlled",), early_stopping_patience=2, eval_batch_size=100),
         beyond=BeyondSettings(
             backbone="small_cnn", rho=1.0, n_train_per_class=100, n_val_per_class=50,
             n_test_per_class=100, epochs=3, batch_size=32, n_models_main=8,
@@ -159,6 +217,10 @@ PROFILES: dict[str, Profile] = {
         description="the thesis's full scale (VGG16, 10,000/3,000/10,000 images); one GPU",
         data=DataSizes(n_train_per_class=2500, n_val_per_class=750, n_test_per_class=2500,
                        n_calibration_per_class=2500, chunk_size=1000),
+        experiments=ExperimentSettings(
+            backbone="vgg16", backbone_weights="imagenet", trials_per_group=8, epochs=10,
+            batch_size=32, protocols=("thesis", "controlled"), early_stopping_patience=2,
+            thesis_epochs=(6, 2), thesis_batch_size=1, eval_batch_size=100),
         beyond=BeyondSettings(
             backbone="vgg16", rho=1.0, n_train_per_class=2500, n_val_per_class=750,
             n_test_per_class=2500, epochs=6, batch_size=32, n_models_main=20,
@@ -184,4 +246,5 @@ def get_profile(name: str) -> Profile:
         ) from None
 
 
-__all__ = ["PROFILE_NAMES", "PROFILES", "BeyondSettings", "DataSizes", "Profile", "get_profile"]
+__all__ = ["PROFILE_NAMES", "PROFILES", "BeyondSettings", "DataSizes", "ExperimentSettings", "Profile",
+           "get_profile"]

@@ -1,0 +1,366 @@
+"""Batched, differentiable feature attribution: HiResCAM, Grad-CAM and input-gradient saliency.
+
+Every function here works on a whole batch at once and may be called inside an outer
+``tf.GradientTape`` (the heatmap loss differentiates the maps with respect to the weights).
+
+Public API (stable):
+
+* ``hirescam(model, x, class_index, layer, *, relu=True) -> (N, *grid)``
+* ``gradcam(model, x, class_index, layer, *, relu=True) -> (N, *grid)``
+* ``saliency(model, x, class_index, layer=None, *, absolute=True) -> (N, *input_grid)``
+* ``cam_from_gradients(activations, gradients, method, *, relu=True)`` — the low-level form
+  for custom training steps that already hold the conv output ``A`` and ``dscore/dA``.
+* ``class_scores(logits, class_index)`` — the per-sample score that is differentiated.
+* ``split_model(model, layer) -> (base, head)`` — the model cut at a layer.
+* ``upsample(maps, size)`` and ``area_downsample(mask, size)`` — move maps/masks between the
+  input grid and the layer grid (2-D and 3-D; exact area weights, linear interpolation).
+* ``compute_maps(model, x, class_index, method, *, layer=None, batch_size=64, ...)`` — NumPy
+  maps for evaluation, computed in batches in one compiled graph per method.
+
+Conventions: channels-last tensors; ``class_index`` is an int tensor of shape (N,) (the true
+or the predicted class per sample); the differentiated score is the class *logit* (the
+pre-activation output of the model), as in Selvaraju et al. (2017) and Draelos & Carin (2020).
+Maps are returned at the layer's resolution: (N, h, w) for a Conv2D layer, (N, d, h, w) for a
+Conv3D layer. ``relu=False`` returns the signed map.
+
+The shared plumbing (cut the model at the layer, run the conv part, take ``dscore/dA`` over
+the head only) lives in ``layer_gradients``; the methods differ only in how they combine A
+and dA (``cam_from_gradients``).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+import keras
+
+CAM_METHODS = ("hirescam", "gradcam")
+METHODS = CAM_METHODS + ("saliency",)
+
+# Cut models are cached per (model, layer): building a Keras sub-model is slow and a new one
+# would retrace every compiled function that uses it.
+_SPLIT_CACHE: "weakref.WeakKeyDictionary[Any, dict[str, tuple]]" = weakref.WeakKeyDictionary()
+
+
+def split_model(model: keras.Model, layer: str | None) -> tuple[keras.Model, keras.Model]:
+    """Cut a model into a conv part (input -> layer output) and a head (layer output -> logits).
+
+    Args:
+        model: a built Keras functional or Sequential model with one input and one output, or
+            any model with ``backbone`` and ``head`` attributes (``HeatmapLossModel``), which
+            is cut between the two.
+        layer: name of the top-level layer whose output ``A`` is attributed (for example
+            ``"block5_conv3"``). ``None`` is allowed only for models with ``backbone``/``head``.
+
+    Returns:
+        ``(base, head)`` with ``head(base(x)) == model(x)``.
+
+    Raises:
+        ValueError: if the layer is not a top-level layer of the model.
+    """
+    backbone = getattr(model, "backbone", None)
+    head = getattr(model, "head", None)
+    if isinstance(backbone, keras.Model) and isinstance(head, keras.Model):
+        if layer is not None and layer != backbone.name and layer != backbone.layers[-1].name:
+            raise ValueError(
+                f"layer={layer!r}: this model is cut between its backbone and head; pass "
+                f"layer=None (or {backbone.layers[-1].name!r})")
+        return backbone, head
+    if layer is None:
+        raise ValueError("layer=None: name the conv layer to attribute, e.g. 'block5_conv3'")
+    cache = _SPLIT_CACHE.setdefault(model, {})
+    if layer not in cache:
+        names = [item.name for item in model.layers]
+        if layer not in names:
+            raise ValueError(
+                f"layer={layer!r} is not a top-level layer of model {model.name!r}; "
+                f"available: {names}")
+        if len(model.inputs) != 1 or len(model.outputs) != 1:
+            raise ValueError(f"model {model.name!r} must have exactly one input and one output")
+        activations = model.get_layer(layer).output
+        base = keras.Model(model.inputs[0], activations, name=f"{model.name}_to_{layer}")
+        head_model = keras.Model(activations, model.outputs[0], name=f"{model.name}_from_{layer}")
+        cache[layer] = (base, head_model)
+    return cache[layer]
+
+
+def class_scores(logits: tf.Tensor, class_index: tf.Tensor) -> tf.Tensor:
+    """Pick each sample's score for its class.
+
+    Args:
+        logits: (N, n_classes) model outputs.
+        class_index: (N,) integer class per sample.
+
+    Returns:
+        (N,) tensor ``logits[i, class_index[i]]``.
+    """
+    class_index = tf.cast(tf.reshape(class_index, [-1]), tf.int32)
+    return tf.gather(logits, class_index, axis=1, batch_dims=1)
+
+
+def cam_from_gradients(activations: tf.Tensor, gradients: tf.Tensor, method: str, *,
+                       relu: bool = True) -> tf.Tensor:
+    """Combine a conv output and the score's gradient into a CAM map (2-D or 3-D).
+
+    Args:
+        activations: A, shape (N, *grid, channels).
+        gradients: dscore/dA, same shape. Must be recorded by any outer tape (take it inside
+            the outer tape) when the map is used in a loss.
+        method: ``"hirescam"`` (channel sum of A * dA, Draelos & Carin 2020) or ``"gradcam"``
+            (channel sum of A * spatial mean of dA, Selvaraju et al. 2017).
+        relu: clip negative values (the published definitions do).
+
+    Returns:
+        Maps of shape (N, *grid).
+    """
+    if method == "hirescam":
+        weighted = activations * gradients
+    elif method == "gradcam":
+        spatial_axes = list(range(1, len(activations.shape) - 1))
+        weighted = activations * tf.reduce_mean(gradients, axis=spatial_axes, keepdims=True)
+    else:
+        raise ValueError(f"method={method!r}: allowed are {CAM_METHODS}")
+    maps = tf.reduce_sum(weighted, axis=-1)
+    return tf.nn.relu(maps) if relu else maps
+
+
+def layer_gradients(model: keras.Model, x: tf.Tensor, class_index: tf.Tensor,
+                    layer: str | None, *, training: bool = False
+                    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Run the model once and return A, dscore/dA and the logits.
+
+    The conv part runs once; an inner tape covers only the head, so the extra cost of the
+    gradient is one backward pass through the head. Called inside an outer tape, the gradient
+    computation is recorded and the maps stay differentiable with respect to the weights.
+
+    Args:
+        model: see ``split_model``.
+        x: input batch (N, *input_grid, channels).
+        class_index: (N,) class per sample whose logit is differentiated.
+        layer: layer name (see ``split_model``).
+        training: passed to the Keras layers (dropout etc.).
+
+    Returns:
+        ``(activations, gradients, logits)``.
+    """
+    base, head = split_model(model, layer)
+    activations = base(x, training=training)
+    with tf.GradientTape() as tape:
+        tape.watch(activations)
+        logits = head(activations, training=training)
+        score = tf.reduce_sum(class_scores(logits, class_index))
+    # Samples are independent (no batch statistics), so the gradient of the summed score
+    # gives every sample the gradient of its own score.
+    gradients = tape.gradient(score, activations)
+    return activations, gradients, logits
+
+
+def hirescam(model: keras.Model, x: tf.Tensor, class_index: tf.Tensor, layer: str | None, *,
+             relu: bool = True) -> tf.Tensor:
+    """HiResCAM maps: channel sum of A * dscore/dA at the layer's resolution.
+
+    Args:
+        model: see ``split_model``.
+        x: input batch (N, *input_grid, channels).
+        class_index: (N,) integer class per sample.
+        layer: name of the conv layer (2-D or 3-D).
+        relu: clip negative values.
+
+    Returns:
+        (N, *grid) maps; differentiable with respect to the model's weights.
+    """
+    activations, gradients, _ = layer_gradients(model, x, class_index, layer)
+    return cam_from_gradients(activations, gradients, "hirescam", relu=relu)
+
+
+def gradcam(model: keras.Model, x: tf.Tensor, class_index: tf.Tensor, layer: str | None, *,
+            relu: bool = True) -> tf.Tensor:
+    """Grad-CAM maps: channel sum of A * (spatial mean of dscore/dA).
+
+    Args and Returns: as ``hirescam``.
+    """
+    activations, gradients, _ = layer_gradients(model, x, class_index, layer)
+    return cam_from_gradients(activations, gradients, "gradcam", relu=relu)
+
+
+def saliency_from_gradients(gradients: tf.Tensor, *, absolute: bool = True) -> tf.Tensor:
+    """Reduce input gradients (N, *grid, channels) to a saliency map (N, *grid).
+
+    Args:
+        gradients: dscore/dx.
+        absolute: sum of absolute values over channels (default); ``False`` gives the signed
+            channel sum (the gradient with respect to a grey value repeated over channels).
+
+    Returns:
+        (N, *grid) maps.
+    """
+    if absolute:
+        return tf.reduce_sum(tf.abs(gradients), axis=-1)
+    return tf.reduce_sum(gradients, axis=-1)
+
+
+def saliency(model: keras.Model, x: tf.Tensor, class_index: tf.Tensor, layer: str | None = None,
+             *, absolute: bool = True) -> tf.Tensor:
+    """Input-gradient saliency (Simonyan et al. 2014) at the input's resolution.
+
+    Args:
+        model: any Keras model mapping x to logits.
+        x: input batch (N, *input_grid, channels).
+        class_index: (N,) integer class per sample.
+        layer: ignored (kept so every method has the same call signature).
+        absolute: see ``saliency_from_gradients``.
+
+    Returns:
+        (N, *input_grid) maps; differentiable with respect to the weights (second order).
+    """
+    del layer
+    x = tf.convert_to_tensor(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        score = tf.reduce_sum(class_scores(model(x, training=False), class_index))
+    return saliency_from_gradients(tape.gradient(score, x), absolute=absolute)
+
+
+_METHOD_FUNCTIONS = {"hirescam": hirescam, "gradcam": gradcam, "saliency": saliency}
+
+
+def attribution(method: str, model: keras.Model, x: tf.Tensor, class_index: tf.Tensor,
+                layer: str | None = None, **kwargs: Any) -> tf.Tensor:
+    """Dispatch to ``hirescam``, ``gradcam`` or ``saliency`` by name.
+
+    Args:
+        method: one of ``METHODS``.
+        model, x, class_index, layer: as in the methods.
+        **kwargs: ``relu`` for CAM methods, ``absolute`` for saliency.
+
+    Returns:
+        (N, *grid) maps.
+    """
+    if method not in _METHOD_FUNCTIONS:
+        raise ValueError(f"method={method!r}: allowed are {METHODS}")
+    return _METHOD_FUNCTIONS[method](model, x, class_index, layer, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Moving between grids. Both directions are separable, so one (out, in) matrix per axis does
+# 2-D and 3-D alike, for any (non-integer) size ratio, and stays differentiable.
+
+
+def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) weights: output cell i averages the input cells its footprint covers."""
+    edges = np.linspace(0.0, n_in, n_out + 1)
+    weights = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        lo, hi = edges[i], edges[i + 1]
+        for j in range(int(np.floor(lo)), min(int(np.ceil(hi)), n_in)):
+            weights[i, j] = max(0.0, min(hi, j + 1) - max(lo, j))
+        weights[i] /= weights[i].sum()
+    return weights
+
+
+def _linear_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) linear interpolation with half-pixel centres (like bilinear resize)."""
+    centres = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
+    centres = np.clip(centres, 0.0, n_in - 1)
+    lo = np.floor(centres).astype(int)
+    hi = np.minimum(lo + 1, n_in - 1)
+    frac = centres - lo
+    weights = np.zeros((n_out, n_in))
+    weights[np.arange(n_out), lo] += 1.0 - frac
+    weights[np.arange(n_out), hi] += frac
+    return weights
+
+
+def _resample(values: tf.Tensor, size: Sequence[int], kind: str) -> tf.Tensor:
+    values = tf.convert_to_tensor(values)
+    grid = values.shape[1:]
+    if len(size) != len(grid):
+        raise ValueError(f"size={tuple(size)} must have {len(grid)} entries for values of shape "
+                         f"{tuple(values.shape)} (N, *grid)")
+    build = _area_matrix if kind == "area" else _linear_matrix
+    for axis, (n_in, n_out) in enumerate(zip(grid, size), start=1):
+        if n_in == n_out:
+            continue
+        matrix = tf.constant(build(int(n_in), int(n_out)), dtype=values.dtype)
+        # Contract this axis with the matrix, then move the new axis back into place.
+        moved = tf.tensordot(values, matrix, axes=[[axis], [1]])
+        rank = len(values.shape)
+        order = list(range(axis)) + [rank - 1] + list(range(axis, rank - 1))
+        values = tf.transpose(moved, order)
+    return values
+
+
+def upsample(maps: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
+    """Resize maps (N, *grid) to ``size`` by (bi/tri)linear interpolation.
+
+    Args:
+        maps: (N, h, w) or (N, d, h, w) maps.
+        size: the target grid, e.g. the input's (H, W) or (D, H, W).
+
+    Returns:
+        (N, *size) maps (same dtype).
+    """
+    return _resample(maps, size, "linear")
+
+
+def area_downsample(mask: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
+    """Area-average a mask (N, *input_grid) down to a layer's grid.
+
+    Each output cell is the mean of the input pixels its footprint covers (fractional pixels
+    weighted by overlap), the footprints tiling the whole input. Works for 2-D and 3-D.
+
+    Args:
+        mask: (N, H, W) or (N, D, H, W), values in [0, 1]; cast to float32 if integer/bool.
+        size: the layer's grid, e.g. (6, 8).
+
+    Returns:
+        (N, *size) float mask with values in [0, 1].
+    """
+    mask = tf.convert_to_tensor(mask)
+    if not mask.dtype.is_floating:
+        mask = tf.cast(mask, tf.float32)
+    return _resample(mask, size, "area")
+
+
+def compute_maps(model: keras.Model, x: np.ndarray, class_index: np.ndarray, method: str, *,
+                 layer: str | None = None, batch_size: int = 64, relu: bool = True,
+                 upsample_to_input: bool = False) -> np.ndarray:
+    """Attribution maps for evaluation, computed in batches in one compiled graph.
+
+    Args:
+        model: a trained model (see ``split_model``).
+        x: inputs (N, *input_grid, channels), already preprocessed (float).
+        class_index: (N,) class per sample (true or predicted labels).
+        method: ``"hirescam"``, ``"gradcam"`` or ``"saliency"``.
+        layer: the conv layer for CAM methods (``None`` for ``HeatmapLossModel``).
+        batch_size: images per batch.
+        relu: clip negative CAM values; for saliency ``relu=True`` means absolute gradients.
+        upsample_to_input: return maps resized to the input grid.
+
+    Returns:
+        float32 NumPy array (N, *grid) or (N, *input_grid).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}: allowed are {METHODS}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r}: must be >= 1")
+    x = np.asarray(x)
+    class_index = np.asarray(class_index).reshape(-1)
+    if len(class_index) != len(x):
+        raise ValueError(f"class_index has {len(class_index)} entries for {len(x)} images")
+    input_grid = tuple(x.shape[1:-1])
+    option = {"absolute": relu} if method == "saliency" else {"relu": relu}
+
+    @tf.function(reduce_retracing=True)
+    def batch_maps(images: tf.Tensor, classes: tf.Tensor) -> tf.Tensor:
+        maps = attribution(method, model, images, classes, layer, **option)
+        return upsample(maps, input_grid) if upsample_to_input else maps
+
+    chunks = [batch_maps(tf.convert_to_tensor(x[start:start + batch_size], tf.float32),
+                         tf.convert_to_tensor(class_index[start:start + batch_size], tf.int32))
+              .numpy() for start in range(0, len(x), batch_size)]
+    return np.concatenate(chunks, axis=0).astype(np.float32)

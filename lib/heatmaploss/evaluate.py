@@ -1,0 +1,216 @@
+"""Evaluate trained classifiers: accuracy and where their attribution maps put their mass.
+
+For each model and a test set generated on the fly in chunks (memory bounded by the chunk
+size, whatever the test-set size), this computes
+
+* accuracy overall and per class;
+* for HiResCAM, Grad-CAM and input-gradient saliency, each map's fraction of positive
+  attribution mass inside the heart, the sex marker and the subcutaneous fat,
+  ``Σ relu(h)·mask / Σ relu(h)`` with the map upsampled to the image (thesis §5); per class the
+  mean over images, and the model's score = the unweighted mean of the class means.
+
+A map with no positive mass has no defined fraction: it is left out of the mean, *counted*
+(``empty_maps``) and reported, never dropped silently. A class whose maps are all empty makes the
+model-level score NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+EXPLAINERS = ("hirescam", "gradcam", "saliency")
+REGIONS = ("heart", "sex_marker", "fat")
+DATASET = "test"
+
+
+def region_fractions(maps: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fraction of positive attribution mass inside each region, per image.
+
+    Args:
+        maps: (N, H, W) attribution maps at image resolution (negative values are ignored).
+        masks: (N, H, W, R) region masks (bool or 0/1).
+
+    Returns:
+        ``(fractions, empty)``: (N, R) fractions, NaN for maps without positive mass, and the
+        (N,) boolean flags of those empty maps.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    masks = np.asarray(masks, dtype=np.float64)
+    if maps.ndim != 3 or masks.shape[:3] != maps.shape:
+        raise ValueError(f"maps {maps.shape} and masks {masks.shape}: expected (N, H, W) and "
+                         "(N, H, W, R)")
+    positive = np.maximum(maps, 0.0)
+    return _fractions(np.einsum("nhw,nhwr->nr", positive, masks), positive.sum(axis=(1, 2)))
+
+
+def _fractions(inside: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, R) inside-region sums and (N,) totals → fractions (NaN where empty) and flags."""
+    inside = np.asarray(inside, dtype=np.float64)
+    total = np.asarray(total, dtype=np.float64)
+    empty = ~(np.isfinite(total) & (total > 0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fractions = inside / total[:, None]
+    fractions[empty] = np.nan
+    return fractions, empty
+
+
+@dataclass
+class _Accumulator:
+    """Running per-class sums, so that no map outlives its chunk."""
+
+    n_classes: int
+    n_regions: int
+
+    def __post_init__(self) -> None:
+        self.sums = np.zeros((self.n_classes, self.n_regions))
+        self.valid = np.zeros(self.n_classes, dtype=np.int64)
+        self.empty = np.zeros(self.n_classes, dtype=np.int64)
+
+    def add(self, labels: np.ndarray, fractions: np.ndarray, empty: np.ndarray) -> None:
+        for c in range(self.n_classes):
+            rows = labels == c
+            ok = rows & ~empty
+            self.sums[c] += fractions[ok].sum(axis=0)
+            self.valid[c] += int(ok.sum())
+            self.empty[c] += int((rows & empty).sum())
+
+    def class_means(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.sums / self.valid[:, None]
+
+
+def _fraction_function(model: Any, method: str, image_size: tuple[int, int]):
+    """One compiled graph per model and method: maps → image size → per-region sums."""
+    import tensorflow as tf
+
+    from . import attribution
+
+    @tf.function(reduce_retracing=True)
+    def sums(x, classes, masks):
+        maps = attribution.attribution(method, model, x, classes, None)
+        if tuple(maps.shape[1:3]) != tuple(image_size):
+            maps = attribution.upsample(maps, image_size)
+        positive = tf.nn.relu(maps)
+        total = tf.reduce_sum(positive, axis=[1, 2])
+        inside = tf.einsum("nhw,nhwr->nr", positive, masks)
+        return inside, total
+
+    return sums
+
+
+def evaluate_model(model: Any, experiment: int, n_per_class: int, seed: int, *,
+                   chunk_size: int = 500, batch_size: int = 64,
+                   explainers: Sequence[str] = EXPLAINERS, regions: Sequence[str] = REGIONS,
+                   class_source: str = "predicted", data_options: dict | None = None,
+                   progress: bool = False) -> dict[str, pd.DataFrame]:
+    """Accuracy and attribution overlaps of one model on a freshly generated test set.
+
+    Args:
+        model: a trained classifier returning logits (e.g. a ``HeatmapLossModel``).
+        experiment: synthetic experiment (1 or 2) of the test set.
+        n_per_class: test images per class.
+        seed: test-set seed.
+        chunk_size: images generated and held in memory at once.
+        batch_size: images per attribution batch.
+        explainers: attribution methods to evaluate (subset of ``EXPLAINERS``).
+        regions: regions to measure (subset of ``REGIONS``).
+        class_source: explain the ``predicted`` class (thesis) or the ``true`` class.
+        data_options: extra options of ``synthetic.iter_batches``.
+        progress: show a progress bar over chunks.
+
+    Returns:
+        ``{"accuracy": DataFrame(class_name, value, n), "overlap": DataFrame(explainer, region,
+        class_name, value, n, n_empty)}``; ``class_name`` ``"all"`` holds the overall accuracy and
+        the model-level overlap (unweighted mean of the class means).
+    """
+    import tensorflow as tf
+    from tqdm.auto import tqdm
+
+    from . import synthetic
+    from .models import preprocess_images
+
+    for name, values, allowed in (("explainer", explainers, EXPLAINERS),
+                                  ("region", regions, REGIONS)):
+        bad = [v for v in values if v not in allowed]
+        if bad or not values:
+            raise ValueError(f"{name}s {list(values)!r}: allowed {', '.join(allowed)}")
+    if class_source not in ("predicted", "true"):
+        raise ValueError(f"class_source={class_source!r}: allowed predicted, true")
+    classes = synthetic.CLASSES
+    n_classes = len(classes)
+    correct = np.zeros(n_classes, dtype=np.int64)
+    seen = np.zeros(n_classes, dtype=np.int64)
+    accumulators = {e: _Accumulator(n_classes, len(regions)) for e in explainers}
+    functions: dict[str, Any] = {}
+    chunks = synthetic.iter_batches(experiment, n_per_class, seed, chunk_size=chunk_size,
+                                    **(data_options or {}))
+    total_chunks = -(-n_per_class * n_classes // chunk_size)
+    for chunk in tqdm(chunks, total=total_chunks, desc="evaluate", unit="chunk",
+                      disable=not progress, leave=False):
+        labels = np.asarray(chunk.labels)
+        masks = np.stack([chunk.region(r) for r in regions], axis=-1).astype(np.float32)
+        image_size = tuple(chunk.images.shape[1:3])
+        for start in range(0, len(labels), batch_size):
+            part = slice(start, start + batch_size)
+            x = preprocess_images(chunk.images[part])
+            predicted = np.argmax(model(x, training=False).numpy(), axis=-1)
+            batch_labels = labels[part]
+            for c in range(n_classes):
+                rows = batch_labels == c
+                seen[c] += int(rows.sum())
+                correct[c] += int((predicted[rows] == c).sum())
+            target = predicted if class_source == "predicted" else batch_labels
+            target = tf.convert_to_tensor(target.astype(np.int32))
+            batch_masks = tf.convert_to_tensor(masks[part])
+            for method in explainers:
+                if method not in functions:
+                    functions[method] = _fraction_function(model, method, image_size)
+                inside, total = functions[method](x, target, batch_masks)
+                fractions, empty = _fractions(inside.numpy(), total.numpy())
+                accumulators[method].add(batch_labels, fractions, empty)
+
+    accuracy_rows = [{"class_name": name, "value": correct[c] / seen[c] if seen[c] else np.nan,
+                      "n": int(seen[c])} for c, name in enumerate(classes)]
+    accuracy_rows.append({"class_name": "all", "value": correct.sum() / max(seen.sum(), 1),
+                          "n": int(seen.sum())})
+    overlap_rows = []
+    for method, acc in accumulators.items():
+        means = acc.class_means()
+        for r, region in enumerate(regions):
+            for c, name in enumerate(classes):
+                overlap_rows.append({"explainer": method, "region": region, "class_name": name,
+                                     "value": means[c, r], "n": int(acc.valid[c]),
+                                     "n_empty": int(acc.empty[c])})
+            # The thesis's model score: unweighted mean of the class means (NaN if one is).
+            overlap_rows.append({"explainer": method, "region": region, "class_name": "all",
+                                 "value": float(np.mean(means[:, r])),
+                                 "n": int(acc.valid.sum()), "n_empty": int(acc.empty.sum())})
+    return {"accuracy": pd.DataFrame(accuracy_rows), "overlap": pd.DataFrame(overlap_rows)}
+
+
+def metric_rows(evaluation: dict[str, pd.DataFrame]) -> list[dict]:
+    """Registry metric rows (``dataset="test"``) of one :func:`evaluate_model` result.
+
+    Metrics: ``accuracy`` per class and ``all``; ``overlap`` per explainer × region × class and
+    ``all``; ``empty_maps`` (count of maps without positive mass) per explainer × class.
+    """
+    rows = [{"dataset": DATASET, "metric": "accuracy", "class_name": r.class_name,
+             "value": r.value, "n": r.n} for r in evaluation["accuracy"].itertuples()]
+    overlap = evaluation["overlap"]
+    for r in overlap.itertuples():
+        rows.append({"dataset": DATASET, "metric": "overlap", "explainer": r.explainer,
+                     "region": r.region, "class_name": r.class_name, "value": r.value, "n": r.n})
+    first_region = overlap["region"].iloc[0] if len(overlap) else None
+    for r in overlap[overlap["region"] == first_region].itertuples():
+        rows.append({"dataset": DATASET, "metric": "empty_maps", "explainer": r.explainer,
+                     "class_name": r.class_name, "value": float(r.n_empty),
+                     "n": int(r.n + r.n_empty)})
+    return rows
+
+
+__all__ = ["DATASET", "EXPLAINERS", "REGIONS", "evaluate_model", "metric_rows",
+           "region_fractions"]

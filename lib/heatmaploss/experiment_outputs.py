@@ -1,0 +1,261 @@
+"""What the experiment chapters publish: ``summary.json`` entries, statistics files, figures
+and reproduction-report rows, all built from an :class:`~heatmaploss.experiments.ExperimentResults`.
+
+``summary.json`` contract (other programs read it)::
+
+    experiments.<exp1|exp2>.<protocol>.groups.<cce|heatmap>.n_models          int (selected)
+                                                          .test_accuracy     [per model]
+                                                          .overlap.<explainer>.<region>  [per model]
+    experiments.<exp1|exp2>.<protocol>.comparisons.<explainer>.<region>
+        = compare_groups(cce, heatmap) as a dict: test, p_value, cohens_d, cles, n, ...
+          (+ p_holm, n_dropped_nan; the statistics are null and ``error`` says why when the
+          comparison is undefined)
+
+with explainer in hirescam, gradcam, saliency and region in heart, sex_marker, fat (comparisons:
+heart and fat in exp1, plus sex_marker in exp2). Lists hold the selected models (validation
+accuracy above the protocol's threshold), in trial order; NaN (a class with only empty maps) is
+``null``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import io, paths
+from .evaluate import EXPLAINERS, REGIONS
+from .experiments import ExperimentResults
+from .protocols import GROUPS
+from .search import derive_seed
+
+GROUP_LABELS = {"cce": "CCE", "heatmap": "heatmap loss"}
+_NULL_COMPARISON = {"test": None, "p_value": None, "cohens_d": None, "cles": None}
+
+
+def _comparison_dict(entry: dict[str, Any]) -> dict[str, Any]:
+    extras = {"p_holm": entry["p_holm"], "n_dropped_nan": entry["n_dropped_nan"]}
+    if entry["result"] is None:
+        return {**_NULL_COMPARISON, "n": entry.get("n"), "error": entry["error"], **extras}
+    return {**entry["result"].to_dict(), **extras}
+
+
+def summary_part(results: ExperimentResults) -> dict:
+    """The experiment's entry of ``summary.json`` (see the module docstring)."""
+    table = results.overlap_table()
+    out: dict[str, Any] = {}
+    for protocol in results.protocols:
+        groups = {}
+        for group in GROUPS:
+            rows = table[(table["protocol"] == protocol) & (table["group"] == group)]
+            chosen = rows[rows["selected"]].sort_values("trial")
+            groups[group] = {
+                "n_models": int(len(chosen)), "n_trained": int(len(rows)),
+                "test_accuracy": chosen["test_accuracy"].tolist(),
+                "learning_rate": chosen["learning_rate"].tolist(),
+                "overlap": {e: {r: (chosen[f"{e}_{r}"].tolist() if f"{e}_{r}" in chosen
+                                    else []) for r in REGIONS} for e in EXPLAINERS},
+            }
+        comparisons = results.comparisons(protocol)
+        accuracy = [np.mean(groups[g]["test_accuracy"]) if groups[g]["test_accuracy"] else None
+                    for g in GROUPS]
+        out[protocol] = {
+            "groups": groups,
+            "comparisons": {e: {r: _comparison_dict(c) for r, c in regions.items()}
+                            for e, regions in comparisons.items()},
+            "test_accuracy_difference": (accuracy[1] - accuracy[0]
+                                         if None not in accuracy else None),
+            "profile": results.profile, "seed": results.seed,
+        }
+    return {"experiments": {f"exp{results.experiment}": out}}
+
+
+def save_statistics(results: ExperimentResults) -> dict:
+    """Write ``stats/exp<N>_{models,per_class}.csv`` and ``exp<N>_comparisons.json``, and merge
+    :func:`summary_part` into ``summary.json``.
+
+    Returns:
+        The summary part that was merged.
+    """
+    stats_dir = paths.output_dirs(results.results_dir)["stats"]
+    name = f"exp{results.experiment}"
+    models = results.overlap_table().drop(columns=["hyperparameters", "scores"], errors="ignore")
+    io.write_text(stats_dir / f"{name}_models.csv", models.to_csv(index=False))
+    per_class = results.metrics.merge(
+        results.models[["model_id", "protocol", "group", "trial", "selected"]], on="model_id",
+        suffixes=("", "_model"))
+    io.write_text(stats_dir / f"{name}_per_class.csv", per_class.to_csv(index=False))
+    part = summary_part(results)
+    io.write_json(stats_dir / f"{name}_comparisons.json",
+                  {p: v["comparisons"] for p, v in part["experiments"][name].items()})
+    io.update_summary(results.results_dir, part)
+    return part
+
+
+def comparison_frame(results: ExperimentResults, protocol: str) -> pd.DataFrame:
+    """One row per explainer × region: group means, test, p, Holm p, d, CLES, n."""
+    rows = []
+    for explainer, regions in results.comparisons(protocol).items():
+        for region, entry in regions.items():
+            c = entry["result"]
+            rows.append({
+                "explainer": explainer, "region": region,
+                "n CCE": c.n[0] if c else None, "n HM": c.n[1] if c else None,
+                "mean CCE": c.means[0] if c else None, "mean HM": c.means[1] if c else None,
+                "test": c.test if c else entry["error"], "p": c.p_value if c else None,
+                "p (Holm)": entry["p_holm"], "Cohen's d": c.cohens_d if c else None,
+                "CLES": c.cles if c else None})
+    return pd.DataFrame(rows)
+
+
+def sex_marker_filtered(results: ExperimentResults, protocol: str, k: float,
+                        explainer: str = "hirescam"):
+    """The thesis's outlier-filtered sex-marker comparison (each group strictly inside its
+    Tukey fences with factor ``k``); ``None`` when undefined."""
+    from . import stats
+
+    groups = results.scores(protocol, explainer, "sex_marker")
+    filtered = [stats.iqr_filter(v[~np.isnan(v)], k) for v in groups.values()]
+    try:
+        return stats.compare_groups(*filtered, seed=results.seed)
+    except ValueError:
+        return None
+
+
+def save_figures(results: ExperimentResults, progress: bool = False) -> list[str]:
+    """Write the chapter's figures; returns their names.
+
+    * ``exp<N>_<protocol>_<explainer>_heart_overlap_hist`` — model-level heart overlap per group
+      (bin width 0.02 on [0, 1], as the thesis), for every explainer;
+    * experiment 2: ``exp2_<protocol>_hirescam_sex_marker_iqr{1.5,5}`` — sex-marker overlap per
+      group after the thesis's outlier filters, side by side with separate x scales;
+    * ``exp<N>_<protocol>_overlays_<group>`` — HiResCAM and Grad-CAM of a randomly chosen
+      (seeded) selected model of each group, 4 images per class, one colour scale per figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from . import plots
+    from .experiments import load_model
+    from .overlays import model_overlays
+
+    figures = paths.output_dirs(results.results_dir)["figures"]
+    n = results.experiment
+    names = []
+
+    def save(fig, name):
+        io.save_figure(fig, name, figures)
+        plt.close(fig)
+        names.append(name)
+
+    for protocol in results.protocols:
+        for explainer in EXPLAINERS:
+            groups = {GROUP_LABELS[g]: v[~np.isnan(v)] for g, v in
+                      results.scores(protocol, explainer, "heart").items()}
+            if all(len(v) for v in groups.values()):
+                save(plots.overlap_histogram(
+                    groups, title=f"Experiment {n} ({protocol} protocol): {explainer} mass "
+                    "inside the heart", xlabel=f"fraction of {explainer} mass inside the heart"),
+                    f"exp{n}_{protocol}_{explainer}_heart_overlap_hist")
+        if n == 2:
+            groups = {GROUP_LABELS[g]: v[~np.isnan(v)] for g, v in
+                      results.scores(protocol, "hirescam", "sex_marker").items()}
+            for k in (1.5, 5):
+                if all(len(v) >= 3 for v in groups.values()):
+                    save(plots.group_distributions(
+                        groups, title=f"Experiment 2 ({protocol}): HiResCAM mass on the sex "
+                        f"marker, {k} IQR filter", xlabel="fraction of HiResCAM mass on the marker",
+                        iqr_k=k), f"exp2_{protocol}_hirescam_sex_marker_iqr{k}")
+        for group in GROUPS:
+            rows = results.models[(results.models["protocol"] == protocol)
+                                  & (results.models["group"] == group)]
+            pool = rows[rows["selected"]] if rows["selected"].any() else rows
+            if pool.empty:
+                continue
+            rng = np.random.default_rng(derive_seed("overlay", n, protocol, group, results.seed))
+            row = pool.iloc[int(rng.integers(len(pool)))]
+            model = load_model(Path(results.results_dir) / row["model_path"])
+            title = (f"Experiment {n}, {protocol} protocol, {GROUP_LABELS[group]} model "
+                     f"(trial {row['trial']}, lr {row['learning_rate']:.2g}, test accuracy "
+                     f"{row['test_accuracy']:.3f})")
+            save(model_overlays(model, n, derive_seed("overlay-images", n, results.seed),
+                                title=title), f"exp{n}_{protocol}_overlays_{group}")
+    return names
+
+
+def report_rows(results: ExperimentResults) -> list:
+    """Rows of the reproduction report: this project's values next to the thesis's claims.
+
+    The thesis's own table (HiResCAM; Grad-CAM as held-out explainer) gets the ``ours`` column
+    from the primary protocol (``thesis`` when it was run, else ``controlled``); a section per
+    protocol adds accuracy and every explainer's heart overlap.
+    """
+    from . import claims
+    from .report import ReportRow
+
+    n = results.experiment
+    primary = "thesis" if "thesis" in results.protocols else results.protocols[0]
+    note = f"{primary} protocol, {results.profile} profile"
+    rows = []
+    comparisons = results.comparisons(primary)
+    for explainer in ("hirescam", "gradcam"):
+        keys = [(f"exp{n}_heart", comparisons[explainer]["heart"])]
+        if n == 2:
+            keys.append(("exp2_sex_marker", comparisons[explainer]["sex_marker"]))
+        for key, entry in keys:
+            rows += claims.comparison_rows(key, entry["result"], explainer=explainer,
+                                           column="ours", note=entry["error"] or note,
+                                           scores=results.scores(primary, explainer, key[5:]))
+    if n == 2:
+        for k in (1.5, 5):
+            rows += claims.comparison_rows(f"exp2_sex_marker_iqr{k:g}",
+                                           sex_marker_filtered(results, primary, k),
+                                           column="ours", note=note)
+    heart = comparisons["hirescam"]["heart"]["result"]
+    # The verdict column of headline rows judges the published data; ours only fills a value.
+    rows.append(ReportRow(
+        claims.SECTIONS["headline"], claims.HEADLINE_CLAIMS[f"exp{n}_heart"],
+        ours=(f"{note}: p = {heart.p_value:.2g}, d = {heart.cohens_d:.2f}, means "
+              f"{heart.means[0]:.3g} vs {heart.means[1]:.3g}") if heart else "undefined"))
+    for protocol in results.protocols:
+        section = f"Experiment {n}, {protocol} protocol ({results.profile} profile)"
+        accuracy = results.accuracy_table()
+        means = {g: accuracy.loc[(protocol, g), "mean"] if (protocol, g) in accuracy.index
+                 else float("nan") for g in GROUPS}
+        rows.append(ReportRow(section, "test accuracy (CCE / heatmap loss)",
+                              thesis="equal (0.999-1.0)",
+                              ours=f"{means['cce']:.4f} / {means['heatmap']:.4f}",
+                              verdict=("reproduced" if abs(means["heatmap"] - means["cce"]) <= 0.02
+                                       else "not reproduced"),
+                              note="within 2 points" if abs(means["heatmap"] - means["cce"])
+                              <= 0.02 else "differs by more than 2 points"))
+        for explainer, regions in results.comparisons(protocol).items():
+            c = regions["heart"]["result"]
+            thesis = "heatmap higher" if explainer == "hirescam" else (
+                "no effect (published data)" if explainer == "gradcam" else "not tested")
+            verdict = ("heatmap higher" if c is not None and c.p_value < 0.05 and c.cohens_d < 0
+                       else "CCE higher" if c is not None and c.p_value < 0.05
+                       else "no significant difference")
+            rows.append(ReportRow(
+                section, f"{explainer} mass inside the heart (CCE vs heatmap loss)",
+                thesis=thesis,
+                ours=(f"{c.means[0]:.3f} vs {c.means[1]:.3f}, {c.test} p = {c.p_value:.2g}, "
+                      f"d = {c.cohens_d:.2f}, n = {c.n[0]}/{c.n[1]}") if c
+                else regions["heart"]["error"],
+                verdict=verdict,
+                note="explainer used in the loss" if explainer == "hirescam"
+                else "held-out explainer"))
+    return rows
+
+
+def add_report_rows(results: ExperimentResults) -> dict:
+    """Add :func:`report_rows` to the reproduction report and re-render it."""
+    from . import report
+
+    report.add_rows(results.results_dir, report_rows(results))
+    return report.render(results.results_dir)
+
+
+__all__ = ["GROUP_LABELS", "add_report_rows", "comparison_frame", "report_rows",
+           "save_figures", "save_statistics", "sex_marker_filtered", "summary_part"]
