@@ -24,6 +24,8 @@ import pandas as pd
 
 EXPLAINERS = ("hirescam", "gradcam", "saliency")
 REGIONS = ("heart", "sex_marker", "fat")
+#: Regions that may be measured: the default ones and the decoy chapter's class-coded marker.
+MEASURABLE_REGIONS = REGIONS + ("decoy_marker",)
 DATASET = "test"
 
 
@@ -117,7 +119,7 @@ def evaluate_model(model: Any, experiment: int, n_per_class: int, seed: int, *,
         chunk_size: images generated and held in memory at once.
         batch_size: images per attribution batch.
         explainers: attribution methods to evaluate (subset of ``EXPLAINERS``).
-        regions: regions to measure (subset of ``REGIONS``).
+        regions: regions to measure (subset of ``MEASURABLE_REGIONS``).
         class_source: explain the ``predicted`` class (thesis) or the ``true`` class.
         data_options: extra options of ``synthetic.iter_batches``.
         progress: show a progress bar over chunks.
@@ -134,7 +136,7 @@ def evaluate_model(model: Any, experiment: int, n_per_class: int, seed: int, *,
     from .models import preprocess_images
 
     for name, values, allowed in (("explainer", explainers, EXPLAINERS),
-                                  ("region", regions, REGIONS)):
+                                  ("region", regions, MEASURABLE_REGIONS)):
         bad = [v for v in values if v not in allowed]
         if bad or not values:
             raise ValueError(f"{name}s {list(values)!r}: allowed {', '.join(allowed)}")
@@ -212,5 +214,5 @@ def metric_rows(evaluation: dict[str, pd.DataFrame]) -> list[dict]:
     return rows
 
 
-__all__ = ["DATASET", "EXPLAINERS", "REGIONS", "evaluate_model", "metric_rows",
+__all__ = ["DATASET", "EXPLAINERS", "MEASURABLE_REGIONS", "REGIONS", "evaluate_model", "metric_rows",
            "region_fractions"]
