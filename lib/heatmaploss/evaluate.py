@@ -118,7 +118,8 @@ def evaluate_model(model: Any, experiment: int, n_per_class: int, seed: int, *,
         seed: test-set seed.
         chunk_size: images generated and held in memory at once.
         batch_size: images per attribution batch.
-        explainers: attribution methods to evaluate (subset of ``EXPLAINERS``).
+        explainers: attribution methods to evaluate (subset of ``EXPLAINERS``; empty for
+            accuracy only).
         regions: regions to measure (subset of ``MEASURABLE_REGIONS``).
         class_source: explain the ``predicted`` class (thesis) or the ``true`` class.
         data_options: extra options of ``synthetic.iter_batches``.
@@ -138,7 +139,8 @@ def evaluate_model(model: Any, experiment: int, n_per_class: int, seed: int, *,
     for name, values, allowed in (("explainer", explainers, EXPLAINERS),
                                   ("region", regions, MEASURABLE_REGIONS)):
         bad = [v for v in values if v not in allowed]
-        if bad or not values:
+        # No explainer at all is allowed: accuracy only (e.g. intervention test sets).
+        if bad or (not values and name == "region"):
             raise ValueError(f"{name}s {list(values)!r}: allowed {', '.join(allowed)}")
     if class_source not in ("predicted", "true"):
         raise ValueError(f"class_source={class_source!r}: allowed predicted, true")
@@ -191,7 +193,9 @@ def evaluate_model(model: Any, experiment: int, n_per_class: int, seed: int, *,
             overlap_rows.append({"explainer": method, "region": region, "class_name": "all",
                                  "value": float(np.mean(means[:, r])),
                                  "n": int(acc.valid.sum()), "n_empty": int(acc.empty.sum())})
-    return {"accuracy": pd.DataFrame(accuracy_rows), "overlap": pd.DataFrame(overlap_rows)}
+    overlap = pd.DataFrame(overlap_rows, columns=["explainer", "region", "class_name", "value",
+                                                  "n", "n_empty"])
+    return {"accuracy": pd.DataFrame(accuracy_rows), "overlap": overlap}
 
 
 def metric_rows(evaluation: dict[str, pd.DataFrame]) -> list[dict]:
