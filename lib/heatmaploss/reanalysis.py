@@ -104,6 +104,8 @@ class ThesisGroups:
             ``learning_rate``, ``val_acc``, ``reason``.
         uniform_baseline: the score a spatially uniform heatmap would get (mean over models and
             classes of the region's pixel fraction) — the "chance" level of the overlap.
+        test_acc: group name → test accuracy of the kept models.
+        label: e.g. ``exp 1 HiResCAM-heart``.
     """
 
     experiment: int
@@ -113,7 +115,8 @@ class ThesisGroups:
     per_class: dict[str, pd.DataFrame]
     dropped: pd.DataFrame
     uniform_baseline: float = float("nan")
-    label: str = field(default="")
+    test_acc: dict[str, np.ndarray] = field(default_factory=dict)
+    label: str = ""
 
     @property
     def n(self) -> dict[str, int]:
@@ -160,7 +163,7 @@ def thesis_groups(experiment: int, explainer: str = "hirescam", region: str = "h
         raise ValueError(f"experiment={experiment!r}: allowed 1 or 2")
     columns = metric_columns(explainer, region)
     trials = load_trials() if trials is None else trials
-    scores, per_class, dropped, pixel_fractions = {}, {}, [], []
+    scores, per_class, test_acc, dropped, pixel_fractions = {}, {}, {}, [], []
     for group, number in EXPERIMENT_NUMBERS[experiment].items():
         models = trials[trials["experiment_number"] == number].sort_values("trial_uid")
         keep = []
@@ -177,6 +180,7 @@ def thesis_groups(experiment: int, explainer: str = "hirescam", region: str = "h
         table = kept[list(columns.values())].set_axis(list(columns), axis=1)
         per_class[group] = table
         scores[group] = table.mean(axis=1).to_numpy(dtype=float)
+        test_acc[group] = kept["test_acc"].to_numpy(dtype=float)
         pixel_fractions.append(kept[list(pixel_fraction_columns(region).values())].to_numpy())
     fractions = np.concatenate(pixel_fractions)
     return ThesisGroups(
@@ -185,6 +189,7 @@ def thesis_groups(experiment: int, explainer: str = "hirescam", region: str = "h
         dropped=pd.DataFrame(dropped, columns=["group", "trial_uid", "search_id",
                                                "learning_rate", "val_acc", "reason"]),
         uniform_baseline=float(np.nanmean(fractions)) if fractions.size else float("nan"),
+        test_acc=test_acc,
         label=f"exp {experiment} {EXPLAINER_LABELS[explainer]}-{REGION_LABELS[region]}",
     )
 
@@ -272,8 +277,8 @@ def thesis_comparisons(explainer: str = "hirescam", *, iqr_ks: tuple[float, ...]
                  if v.size < SHAPIRO_MIN_N]
         if small:  # strict fences drop every value of a group whose IQR is 0
             out[key] = Comparison(key=key, label=label, groups=groups, iqr_k=k, scores=scores,
-                                  result=None, note="; ".join(small) + " after filtering: "
-                                  "too few to test")
+                                  result=None, note="; ".join(small) + " after filtering, too "
+                                  "few to test (strict fences drop every value when IQR = 0)")
             continue
         try:
             result, note = compare_groups(scores["CCE"], scores["heatmap loss"], alpha,
@@ -309,9 +314,43 @@ def comparisons_frame(comparisons: dict[str, Comparison]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("key")
 
 
+def accuracy_ranges(*selections: ThesisGroups) -> dict[str, tuple[float, float]]:
+    """(min, max) test accuracy of each group's kept models, pooled over ``selections``."""
+    pooled: dict[str, list[np.ndarray]] = {}
+    for sel in selections:
+        for group, acc in sel.test_acc.items():
+            pooled.setdefault(group, []).append(acc)
+    return {g: (float(np.min(np.concatenate(a))), float(np.max(np.concatenate(a))))
+            for g, a in pooled.items()}
+
+
+def comparisons_to_dict(comparisons: dict[str, Comparison]) -> dict[str, dict]:
+    """Full JSON-ready record of each comparison (label, filter, note and every statistic)."""
+    return {key: {"label": c.label, "iqr_k": c.iqr_k, "note": c.note,
+                  "n": [int(v.size) for v in c.scores.values()],
+                  **(c.result.to_dict() if c.result is not None else {})}
+            for key, c in comparisons.items()}
+
+
+def summary_entry(comparisons: dict[str, Comparison]) -> dict[str, dict]:
+    """Compact per-comparison numbers for ``summary.json`` (see the README's schema)."""
+    out = {}
+    for key, c in comparisons.items():
+        r = c.result
+        out[key] = {"n": [int(v.size) for v in c.scores.values()], "note": c.note or None}
+        if r is not None:
+            out[key].update({"means": list(r.means), "shapiro_p": list(r.shapiro_p),
+                             "test": r.test, "statistic": r.statistic, "p": r.p_value,
+                             "p_exact": r.p_exact, "mwu_u": r.mwu_u, "mwu_p": r.mwu_p,
+                             "t_p": r.t_p, "cohens_d": r.cohens_d, "cles": r.cles,
+                             "rank_biserial": r.rank_biserial, "diff_ci": list(r.diff_ci)})
+    return out
+
+
 __all__ = [
     "CLASSES", "EXPERIMENT_NUMBERS", "EXPLAINERS", "GROUPS", "REGIONS", "VAL_ACC_THRESHOLD",
-    "Comparison", "ThesisGroups", "comparisons_frame", "filtered", "load_trials", "metric_columns",
+    "Comparison", "ThesisGroups", "accuracy_ranges", "comparisons_frame", "comparisons_to_dict",
+    "filtered", "load_trials", "metric_columns",
     "per_class_long", "per_class_summary", "pixel_fraction_columns", "thesis_comparisons",
-    "thesis_groups",
+    "summary_entry", "thesis_groups",
 ]

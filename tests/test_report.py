@@ -1,0 +1,124 @@
+"""heatmaploss.report: persistent, idempotent report rows and their Markdown/HTML rendering."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import re
+
+import numpy as np
+import pytest
+
+from heatmaploss import io, report
+from heatmaploss.report import ReportRow
+
+ROWS = [
+    ReportRow("Experiment 1", "Cohen's d", thesis=-10.78, published_data=-10.7768,
+              verdict="reproduced", note="equal at 2 decimals"),
+    ReportRow("Experiment 1", "p-value", thesis=1e-9, published_data=np.float64(3.16e-9),
+              verdict="reproduced"),
+    {"section": "Power", "claim": "n per group", "thesis": "2.69 -> 3",
+     "published_data": "2.69 -> 3", "verdict": "reproduced"},
+]
+
+
+def test_add_rows_is_idempotent(tmp_path):
+    report.add_rows(tmp_path, ROWS)
+    first = report.rows_path(tmp_path).read_bytes()
+    stored = report.add_rows(tmp_path, ROWS)
+    assert report.rows_path(tmp_path).read_bytes() == first
+    assert len(stored) == 3 and stored == report.read_rows(tmp_path)
+    assert report.rows_path(tmp_path) == tmp_path / "stats" / "report_rows.json"
+
+
+def test_later_rows_fill_columns_without_erasing(tmp_path):
+    report.add_rows(tmp_path, ROWS)
+    report.add_rows(tmp_path, [
+        ReportRow("Experiment 1", "Cohen's d", ours=-3.2, verdict="partly reproduced",
+                  note="same sign, smaller"),
+        ReportRow("New section", "new claim", ours="yes"),
+    ])
+    rows = report.read_rows(tmp_path)
+    assert [(r.section, r.claim) for r in rows] == [
+        ("Experiment 1", "Cohen's d"), ("Experiment 1", "p-value"), ("Power", "n per group"),
+        ("New section", "new claim")]
+    d = rows[0]
+    assert (d.thesis, d.published_data, d.ours) == (-10.78, -10.7768, -3.2)
+    assert d.verdict == "partly reproduced" and d.note == "same sign, smaller"
+    assert rows[1].published_data == pytest.approx(3.16e-9)  # numpy value stored as float
+
+
+def test_row_validation(tmp_path):
+    with pytest.raises(ValueError, match="unknown"):
+        report.add_rows(tmp_path, [{"section": "a", "claim": "b", "value": 1}])
+    with pytest.raises(ValueError, match="section"):
+        ReportRow("", "claim")
+    with pytest.raises(TypeError):
+        report.add_rows(tmp_path, ["not a row"])
+
+
+def _add_from_process(args):
+    results, worker = args
+    report.add_rows(results, [ReportRow(f"worker {worker}", f"claim {i}", ours=i)
+                              for i in range(5)])
+
+
+def test_parallel_writers_lose_nothing(tmp_path):
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        pool.map(_add_from_process, [(str(tmp_path), w) for w in range(8)])
+    rows = report.read_rows(tmp_path)
+    assert len(rows) == 40 and len({(r.section, r.claim) for r in rows}) == 40
+
+
+def test_render_markdown_and_html(tmp_path):
+    report.add_rows(tmp_path, ROWS + [
+        ReportRow("Experiment 1", "pipe | and <script>alert(1)</script>", ours=[25, 23],
+                  verdict="not reproduced"),
+        ReportRow("Power", "mixed", published_data={"n": 3}, verdict="partly reproduced"),
+    ])
+    io.update_summary(tmp_path, {"notebooks": {"02_x": {"status": "completed", "seconds": 3.5}}})
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "thesis_exp1_heart_overlap_hist.png").write_bytes(b"png")
+    written = report.render(tmp_path)
+    assert written == {"markdown": tmp_path / "report.md", "html": tmp_path / "report.html"}
+    md = written["markdown"].read_text()
+    assert md.startswith(f"# Reproduction report — profile {tmp_path.name}")
+    assert "## Experiment 1" in md and "## Power" in md
+    assert "| Cohen's d | -10.78 | -10.78 | — | reproduced | equal at 2 decimals |" in md
+    assert "pipe \\| and" in md and "25 / 23" in md and "n: 3" in md
+    assert "(figures/thesis_exp1_heart_overlap_hist.png)" in md and "02_x" in md
+    html = written["html"].read_text()
+    assert html.startswith("<!DOCTYPE html>") and "<style>" in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert not re.search(r"(src|href)=\"(https?:)?//", html), "no external assets"
+    assert 'class="ok">reproduced' in html and 'class="bad">not reproduced' in html
+    assert 'class="partial">partly reproduced' in html
+    assert html.count("<table>") == 3  # two sections + notebooks
+    # rendering again gives the same bytes
+    before = written["html"].read_bytes()
+    report.render(tmp_path)
+    assert written["html"].read_bytes() == before
+
+
+def test_render_without_rows(tmp_path):
+    written = report.render(tmp_path, title="Empty")
+    assert "none yet" in written["markdown"].read_text()
+    assert "<h1>Empty</h1>" in written["html"].read_text()
+
+
+def test_format_value():
+    f = report.format_value
+    assert f(None) == "—" and f(float("nan")) == "—" and f(True) == "yes"
+    assert f(3) == "3" and f(0.0) == "0" and f(-10.7768) == "-10.78"
+    assert f(3.16152e-9) == "3.162e-09" and f(np.float32(0.5)) == "0.5"
+    assert f((0.25971, 0.79566)) == "0.2597 / 0.7957" and f("text") == "text"
+
+
+def test_update_json_helper(tmp_path):
+    path = tmp_path / "sub" / "counter.json"
+    assert io.update_json(path, lambda c: {"n": c["n"] + 1}, default={"n": 0}) == {"n": 1}
+    io.update_json(path, lambda c: {"n": c["n"] + 1, "x": np.float64(0.5)})
+    assert json.loads(path.read_text()) == {"n": 2, "x": 0.5}
+    assert (tmp_path / "sub" / ".counter.lock").exists()
+    merged = io.update_summary(tmp_path, {"a": {"b": 1}})
+    assert io.update_summary(tmp_path, {"a": {"c": 2}}) == {"a": {"b": 1, "c": 2}} != merged
