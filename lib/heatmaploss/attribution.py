@@ -326,6 +326,26 @@ def area_downsample(mask: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
     return _resample(mask, size, "area")
 
 
+_COMPILED_CACHE: "weakref.WeakKeyDictionary[Any, dict[tuple, Any]]" = weakref.WeakKeyDictionary()
+
+
+def _compiled_maps(model: keras.Model, method: str, layer: str | None, relu: bool,
+                   size: tuple[int, ...] | None) -> Any:
+    """One compiled map function per (model, settings), reused across calls (no retracing)."""
+    cache = _COMPILED_CACHE.setdefault(model, {})
+    key = (method, layer, relu, size)
+    if key not in cache:
+        option = {"absolute": relu} if method == "saliency" else {"relu": relu}
+
+        @tf.function(reduce_retracing=True)
+        def batch_maps(images: tf.Tensor, classes: tf.Tensor) -> tf.Tensor:
+            maps = attribution(method, model, images, classes, layer, **option)
+            return maps if size is None else upsample(maps, size)
+
+        cache[key] = batch_maps
+    return cache[key]
+
+
 def compute_maps(model: keras.Model, x: np.ndarray, class_index: np.ndarray, method: str, *,
                  layer: str | None = None, batch_size: int = 64, relu: bool = True,
                  upsample_to_input: bool = False) -> np.ndarray:
@@ -353,13 +373,8 @@ def compute_maps(model: keras.Model, x: np.ndarray, class_index: np.ndarray, met
     if len(class_index) != len(x):
         raise ValueError(f"class_index has {len(class_index)} entries for {len(x)} images")
     input_grid = tuple(x.shape[1:-1])
-    option = {"absolute": relu} if method == "saliency" else {"relu": relu}
-
-    @tf.function(reduce_retracing=True)
-    def batch_maps(images: tf.Tensor, classes: tf.Tensor) -> tf.Tensor:
-        maps = attribution(method, model, images, classes, layer, **option)
-        return upsample(maps, input_grid) if upsample_to_input else maps
-
+    batch_maps = _compiled_maps(model, method, layer, relu, input_grid if upsample_to_input
+                                else None)
     chunks = [batch_maps(tf.convert_to_tensor(x[start:start + batch_size], tf.float32),
                          tf.convert_to_tensor(class_index[start:start + batch_size], tf.int32))
               .numpy() for start in range(0, len(x), batch_size)]

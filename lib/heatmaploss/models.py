@@ -17,8 +17,8 @@ Public API (stable):
   ``penalty`` (unweighted mean penalty over the selected samples) and ``inside`` when
   ``inside_weight > 0``. Saves/loads with ``model.save("m.keras")`` /
   ``keras.models.load_model``.
-* ``make_dataset(images, labels, masks, *, required=None, n_classes=4, batch_size=32,
-  shuffle=True, seed=0, channels=3) -> tf.data.Dataset`` and ``preprocess_images``.
+* ``make_dataset`` and ``preprocess_images`` (defined in ``heatmaploss.pipeline``, re-exported
+  here): the ``tf.data`` pipeline in the format below.
 
 Data format for ``fit``/``evaluate``: batches ``(x, y)`` where ``x`` is float32
 (N, *grid, channels) and ``y`` is a dict ``{"label": one-hot (N, n_classes), "mask":
@@ -33,7 +33,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import tensorflow as tf
 
 import keras
@@ -41,6 +40,7 @@ import keras
 from heatmaploss import attribution as attr
 from heatmaploss import losses
 from heatmaploss.losses import HeatmapLossConfig
+from heatmaploss.pipeline import make_dataset, preprocess_images  # noqa: F401 (re-exported)
 
 VGG16_WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 VGG16_CACHE_PATH = Path("~/.keras/models") / VGG16_WEIGHTS_FILE
@@ -123,7 +123,7 @@ def thesis_head(feature_shape: tuple[int, ...], n_classes: int = 4, *, pool: boo
         feature_shape: the backbone's output shape without the batch axis.
         n_classes: number of classes (logits, no activation).
         pool: start with a 2 x 2 (x 2) max-pool, VGG16's ``block5_pool`` (the thesis's network
-            attributed ``block5_conv3``, before that pool).
+            attributed ``block5_conv3``, before that pool); axes of size 1 are not pooled.
         seed: seed of the dense initialisers.
 
     Returns:
@@ -135,7 +135,9 @@ def thesis_head(feature_shape: tuple[int, ...], n_classes: int = 4, *, pool: boo
     hidden = inputs
     if pool:
         pooling = keras.layers.MaxPooling2D if len(feature_shape) == 3 else keras.layers.MaxPooling3D
-        hidden = pooling(2, name="head_pool")(hidden)
+        # Axes already down to one cell (thin 3-D volumes) are not pooled.
+        sizes = tuple(min(2, int(size)) for size in feature_shape[:-1])
+        hidden = pooling(sizes, name="head_pool")(hidden)
     hidden = keras.layers.Flatten(name="flatten")(hidden)
     hidden = keras.layers.Dense(100, activation="relu", name="dense",
                                 kernel_initializer=keras.initializers.HeUniform(seed=seed))(hidden)
@@ -220,7 +222,7 @@ class HeatmapLossModel(keras.Model):
         if method == "saliency":
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                logits = self(x, training=training)
+                logits = self.call(x, training=training)
                 score = tf.reduce_sum(attr.class_scores(logits, pick_class(logits)))
             return attr.saliency_from_gradients(tape.gradient(score, x)), logits
         activations = self.backbone(x, training=training)
@@ -231,8 +233,11 @@ class HeatmapLossModel(keras.Model):
         gradients = tape.gradient(score, activations)
         return attr.cam_from_gradients(activations, gradients, method), logits
 
-    def _region_at(self, mask: tf.Tensor, grid: tuple[int, ...], dilate: int) -> tf.Tensor:
-        mask = tf.cast(mask, self.compute_dtype)
+    @staticmethod
+    def _region_at(mask: tf.Tensor, maps: tf.Tensor, dilate: int) -> tf.Tensor:
+        """The mask on the maps' grid and dtype, after growing the allowed region."""
+        grid = tuple(maps.shape[1:])
+        mask = tf.cast(mask, maps.dtype)
         if dilate > 0:
             # Grow the allowed region = max-pool of (1 - mask) over a (2k+1) window.
             allowed = tf.nn.max_pool(1.0 - mask[..., None], 2 * dilate + 1, 1, "SAME")[..., 0]
@@ -257,27 +262,27 @@ class HeatmapLossModel(keras.Model):
         config = self.heatmap
         labels, mask, required = self._targets(y)
         x = tf.convert_to_tensor(x)
-        zero = tf.zeros((), self.compute_dtype)
-        penalty_value = inside_value = zero
         if config.uses_maps:
             maps, logits = self._maps_and_logits(x, labels, training)
-            grid = tuple(maps.shape[1:])
+            penalty_value = inside_value = tf.zeros((), maps.dtype)
             selection = losses.class_selection(tf.argmax(labels, axis=-1), config.classes)
             if config.weight > 0:
                 if mask is None:
                     raise ValueError("the heatmap penalty needs y['mask'] (irrelevant region)")
-                irrelevant = self._region_at(mask, grid, config.dilate)
+                irrelevant = self._region_at(mask, maps, config.dilate)
                 penalty_value = losses.selected_mean(
                     losses.penalty(config.penalty, maps, irrelevant), selection)
             if config.inside_weight > 0:
                 if required is None and mask is None:
                     raise ValueError("the inside term needs y['required'] or y['mask']")
-                region = (self._region_at(required, grid, 0) if required is not None
-                          else 1.0 - self._region_at(mask, grid, config.dilate))
+                region = (self._region_at(required, maps, 0) if required is not None
+                          else 1.0 - self._region_at(mask, maps, config.dilate))
                 inside_value = losses.selected_mean(
                     losses.inside_penalty(maps, region), selection)
         else:
-            logits = self(x, training=training)
+            # call() directly: Model.__call__ would cast inputs to the outer model's dtype.
+            logits = self.call(x, training=training)
+            penalty_value = inside_value = tf.zeros((), logits.dtype)
         classification = tf.reduce_mean(
             losses.classification_loss(config.classification, labels, logits))
         total = (classification + config.weight * penalty_value
@@ -357,64 +362,3 @@ def build_model(backbone: str = "small_cnn", *, heatmap: HeatmapLossConfig | dic
     features.trainable = not frozen
     head = thesis_head(tuple(features.outputs[0].shape[1:]), n_classes, seed=seed)
     return HeatmapLossModel(features, head, heatmap=heatmap, name=f"{backbone}_classifier")
-
-
-def preprocess_images(images: tf.Tensor, channels: int = 3) -> tf.Tensor:
-    """uint8 grey images (N, *grid) -> float32 (N, *grid, channels) scaled to [-1, 1].
-
-    The thesis repeats the grey image over 3 channels and scales x / 127.5 - 1. Float inputs
-    are returned unchanged (assumed already preprocessed, channel axis included).
-    """
-    images = tf.convert_to_tensor(images)
-    if images.dtype.is_floating:
-        return images
-    scaled = tf.cast(images, tf.float32) / 127.5 - 1.0
-    return tf.repeat(scaled[..., None], channels, axis=-1)
-
-
-def make_dataset(images: np.ndarray, labels: np.ndarray, masks: np.ndarray | None = None, *,
-                 required: np.ndarray | None = None, n_classes: int = 4, batch_size: int = 32,
-                 shuffle: bool = True, seed: int = 0, channels: int = 3) -> tf.data.Dataset:
-    """A ``tf.data`` pipeline of ``(x, {"label", "mask"[, "required"]})`` batches.
-
-    Images and masks stay uint8/bool in memory; conversion happens per batch.
-
-    Args:
-        images: uint8 grey (N, *grid) (scaled and repeated to ``channels``) or float
-            (N, *grid, C) already preprocessed.
-        labels: (N,) integer classes.
-        masks: (N, *grid) irrelevant-region masks at input resolution (1 = unwanted), or None.
-        required: optional (N, *grid) required-region masks for the inside term.
-        n_classes: number of classes for the one-hot labels.
-        batch_size: batch size.
-        shuffle: reshuffle every epoch (seeded).
-        seed: shuffle seed.
-        channels: channels for grey inputs.
-
-    Returns:
-        A batched, prefetched dataset.
-    """
-    labels = np.asarray(labels).reshape(-1)
-    if len(labels) != len(images):
-        raise ValueError(f"{len(labels)} labels for {len(images)} images")
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(f"labels must lie in [0, {n_classes}); got {labels.min()}..{labels.max()}")
-    arrays: dict[str, np.ndarray] = {"label": labels.astype(np.int32)}
-    for key, value in (("mask", masks), ("required", required)):
-        if value is not None:
-            if len(value) != len(images):
-                raise ValueError(f"{key} has {len(value)} entries for {len(images)} images")
-            arrays[key] = np.asarray(value)
-    dataset = tf.data.Dataset.from_tensor_slices((np.asarray(images), arrays))
-    if shuffle:
-        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-
-    def convert(x: tf.Tensor, y: dict[str, tf.Tensor]) -> tuple[tf.Tensor, dict]:
-        target = {"label": tf.one_hot(y["label"], n_classes)}
-        for key in ("mask", "required"):
-            if key in y:
-                target[key] = tf.cast(y[key], tf.float32)
-        return preprocess_images(x, channels), target
-
-    return (dataset.batch(batch_size).map(convert, num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
