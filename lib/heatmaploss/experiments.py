@@ -58,6 +58,30 @@ def search_specs(experiment: int, profile: str | Profile, seed: int,
             for name in names for group in protocols_module.GROUPS]
 
 
+#: Columns of the per-model table shown in the chapters.
+MODEL_COLUMNS = ["protocol", "group", "trial", "learning_rate", "epochs", "best_epoch",
+                 "wall_time_s", "val_accuracy", "test_accuracy", "selected", "hirescam_heart",
+                 "gradcam_heart", "saliency_heart"]
+
+
+def search_plan(experiment: int, profile: str | Profile, seed: int,
+                protocols: str | tuple[str, ...] | None = None) -> pd.DataFrame:
+    """One row per search: what each group's models are and how they are trained."""
+    rows = []
+    for spec in search_specs(experiment, profile, seed, protocols):
+        r = spec.recipe
+        rows.append({
+            "protocol": spec.protocol, "group": r.group, "backbone": r.backbone,
+            "trainable backbone": r.trainable_backbone, "classification": r.classification,
+            "penalty": f"{r.penalty_weight:g} x {r.penalty} ({r.explainer}, {r.heatmap_class} "
+                       "class)" if r.penalty else "-",
+            "epochs": r.epochs, "early stopping": r.early_stopping_patience or "-",
+            "batch": r.batch_size, "learning rate": f"{r.lr_min:.0e} .. {r.lr_max:.0e} (log)",
+            "trials": spec.max_trials, "kept if val acc >": r.min_val_accuracy,
+            "search": spec.key})
+    return pd.DataFrame(rows)
+
+
 def build_model(recipe: protocols_module.GroupRecipe, learning_rate: float, seed: int | None = None):
     """A compiled model for a group recipe (the search's model builder)."""
     import keras
@@ -356,6 +380,6 @@ def run_experiment(experiment: int, profile: str | Profile, seed: int, results_d
         return collect_results(experiment, profile, seed, results_dir, registry, protocols)
 
 
-__all__ = ["COMPARED_REGIONS", "ExperimentResults", "build_model", "collect_results",
+__all__ = ["COMPARED_REGIONS", "MODEL_COLUMNS", "search_plan", "ExperimentResults", "build_model", "collect_results",
            "data_plan", "evaluate_models", "load_model", "run_experiment", "run_searches",
            "save_model", "search_specs"]

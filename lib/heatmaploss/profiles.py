@@ -187,7 +187,7 @@ PROFILES: dict[str, Profile] = {
         data=DataSizes(n_train_per_class=16, n_val_per_class=8, n_test_per_class=16,
                        n_calibration_per_class=64, chunk_size=32),
         experiments=ExperimentSettings(
-            backbone="small_cnn", trials_per_group=2, epochs=1, batch_size=16,
+            backbone="small_cnn", trials_per_group=3, epochs=1, batch_size=16,
             protocols=("controlled",), early_stopping_patience=1, thesis_epochs=(1, 1),
             thesis_batch_size=16, eval_batch_size=32),
         beyond=BeyondSettings(

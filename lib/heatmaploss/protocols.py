@@ -102,7 +102,7 @@ def _thesis(settings: ExperimentSettings, group: str) -> GroupRecipe:
     # The thesis selected heatmap models on validation MSE, i.e. the classification term.
     return GroupRecipe(group="heatmap", trainable_backbone=True, classification="mse",
                        penalty="thesis", penalty_weight=1.0, epochs=heatmap_epochs,
-                       lr_min=5e-7, lr_max=5e-5, objective="val_classification_loss", **common)
+                       lr_min=5e-7, lr_max=5e-5, objective="val_classification", **common)
 
 
 #: Learning-rate range of the controlled protocol per backbone (Adam).
@@ -121,7 +121,7 @@ def _controlled(settings: ExperimentSettings, group: str) -> GroupRecipe:
         explainer="hirescam", heatmap_class="true", irrelevant_region="not_heart",
         epochs=settings.epochs, early_stopping_patience=settings.early_stopping_patience,
         batch_size=settings.batch_size, lr_min=lr_min, lr_max=lr_max,
-        objective="val_classification_loss", min_val_accuracy=0.95,
+        objective="val_classification", min_val_accuracy=0.95,
     )
 
 
