@@ -406,6 +406,25 @@ def run_chapter(profile: str | Profile, seed: int, results_dir: str | Path,
         return collect(groups, ids, registry, prof.name)
 
 
+def sample_images(settings: BeyondSettings, seed: int, n_per_class: int = 1
+                  ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """A few test images of each test set (for the chapter's sample figure).
+
+    Returns:
+        ``(images, labels)``: test set → uint8 images, test set → labels.
+    """
+    from . import synthetic
+
+    group = DecoyGroup("cce", "main", n_models=1, n_train_per_class=settings.n_train_per_class)
+    plan = data_plan(group, settings, seed)
+    images, labels = {}, {}
+    for test_set in TEST_SETS:
+        data = synthetic.generate(plan["experiment"], n_per_class, plan["test"]["seed"],
+                                  **test_set_options(plan, test_set))
+        images[test_set], labels[test_set] = data.images, data.labels
+    return images, labels
+
+
 def marker_agreement(labels: np.ndarray, marker_classes: np.ndarray) -> float:
     """Fraction of images whose decoy marker codes their own class (NaN-free; -1 = no marker).
 
@@ -425,5 +444,6 @@ def marker_agreement(labels: np.ndarray, marker_classes: np.ndarray) -> float:
 
 __all__ = ["ADAPTIVE_RATIO", "BASE_EXPERIMENT", "CONDITIONS", "DecoyGroup", "EXPERIMENT",
            "PROTOCOL", "chapter_groups", "collect", "data_plan", "evaluate_group",
-           "marker_agreement", "model_builder", "run_chapter", "run_group", "search_spec",
+           "marker_agreement", "model_builder", "run_chapter", "run_group", "sample_images",
+           "search_spec",
            "test_set_options"]

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
-from heatmaploss import stats
+from heatmaploss import io, paths, stats
 
 TEST_SETS = ("matched", "shuffled", "absent")
 EXPLAINERS = ("hirescam", "gradcam", "saliency")
@@ -42,7 +44,7 @@ MIN_MODELS = 3
 
 
 def compare_family(models: pd.DataFrame, metrics: Iterable[str] = FAMILY_METRICS,
-                   seed: int = 0) -> pd.DataFrame:
+                   seed: int = 0, exclude: tuple[str, ...] = ("lambda",)) -> pd.DataFrame:
     """Compare every heatmap-loss group with the cross-entropy group of its condition.
 
     All comparisons of the chapter form one family: their p-values are Holm-corrected together.
@@ -53,6 +55,8 @@ def compare_family(models: pd.DataFrame, metrics: Iterable[str] = FAMILY_METRICS
         models: per-model table (columns ``condition``, ``group``, ``loss`` and the metrics).
         metrics: metric columns to compare.
         seed: bootstrap seed of :func:`heatmaploss.stats.compare_groups`.
+        exclude: conditions left out (the λ search's trials differ in λ on purpose: they are
+            a trade-off curve, not a group of replicates).
 
     Returns:
         One row per (condition, group, metric) with ``n_cce``, ``n_group``, ``mean_cce``,
@@ -62,6 +66,8 @@ def compare_family(models: pd.DataFrame, metrics: Iterable[str] = FAMILY_METRICS
     rows: list[dict[str, Any]] = []
     main_reference = models[(models["condition"] == "main") & (models["loss"] == "cce")]
     for condition, block in models.groupby("condition", sort=False):
+        if condition in exclude:
+            continue
         reference = block[block["loss"] == "cce"]
         if reference.empty:  # penalty / adaptive / lambda groups share the main data
             reference = main_reference
@@ -228,6 +234,74 @@ def cost_table(benchmark: dict | str | Path | None) -> pd.DataFrame | None:
     return table
 
 
+#: Where the chapter looks for (and writes) the train-step benchmark's JSON, in ``stats/``.
+BENCHMARK_NAMES = ("train_step.json", "train_step_benchmark.json")
+
+
+def find_benchmark(results_dir: str | Path) -> Path | None:
+    """The train-step benchmark JSON in ``<results>/stats/``, or ``None`` when absent."""
+    for name in BENCHMARK_NAMES:
+        path = Path(results_dir) / "stats" / name
+        if path.exists():
+            return path
+    return None
+
+
+def run_benchmark(results_dir: str | Path, backbones: tuple[str, ...] = ("small_cnn",)) -> Path:
+    """Run ``benchmarks/train_step.py --quick`` and return its JSON path (minutes on a CPU).
+
+    Raises:
+        FileNotFoundError: the benchmark script is not in this checkout.
+        subprocess.CalledProcessError: the benchmark failed.
+    """
+    script = paths.REPO_ROOT / "benchmarks" / "train_step.py"
+    if not script.exists():
+        raise FileNotFoundError(f"{script} not found: the train-step benchmark ships with the "
+                                "repository, not with the installed package")
+    target = Path(results_dir) / "stats" / BENCHMARK_NAMES[0]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, str(script), "--quick", "--json", str(target),
+                    "--backbones", *backbones], check=True, capture_output=True)
+    return target
+
+
+def training_time_table(models: pd.DataFrame) -> pd.DataFrame:
+    """Measured training cost of every group in this chapter's own runs.
+
+    Covers what the benchmark does not (penalty forms, the inside term, adaptive weighting).
+    Wall times include per-model graph tracing and validation, so the benchmark's step times
+    are the cleaner measure of the loss itself.
+
+    Returns:
+        One row per (condition, group): models, median seconds per epoch, and the ratio to the
+        cross-entropy group of the main comparison.
+    """
+    frame = models.assign(seconds_per_epoch=models["train_seconds"] / models["epochs"])
+    table = (frame.groupby(["condition", "group"], sort=False)
+             .agg(n_models=("model_id", "count"), n_train_per_class=("n_train_per_class", "first"),
+                  median_s_per_epoch=("seconds_per_epoch", "median")))
+    reference = frame.loc[(frame["condition"] == "main") & (frame["group"] == "cce"),
+                          "seconds_per_epoch"].median()
+    table["ratio_to_main_cce"] = table["median_s_per_epoch"] / reference
+    return table
+
+
+def save_statistics(models: pd.DataFrame, comparisons: pd.DataFrame, results_dir: str | Path,
+                    protocol: str) -> dict:
+    """Write the per-model table, the comparisons and the summary entry; return the entry.
+
+    Files: ``stats/decoy_models.csv``, ``stats/decoy_comparisons.csv`` and ``.json``; the
+    summary goes to ``summary.json`` under ``experiments.decoy.<protocol>``.
+    """
+    folder = paths.output_dirs(results_dir)["stats"]
+    io.write_text(folder / "decoy_models.csv", models.to_csv(index=False))
+    io.write_text(folder / "decoy_comparisons.csv", comparisons.to_csv(index=False))
+    io.write_json(folder / "decoy_comparisons.json", comparisons.to_dict(orient="records"))
+    part = summary_part(models, comparisons, protocol)
+    io.update_summary(results_dir, part)
+    return part
+
+
 SECTION = "Beyond the thesis: decoy shortcut (ρ = 1)"
 
 
@@ -295,6 +369,7 @@ def closing_note(models: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["EXPLAINERS", "FAMILY_METRICS", "REGIONS", "SECTION", "TEST_SETS", "closing_note",
-           "compare_family", "cost_table", "lambda_tradeoff", "method_table", "report_rows",
-           "summary_part"]
+__all__ = ["BENCHMARK_NAMES", "EXPLAINERS", "FAMILY_METRICS", "REGIONS", "SECTION",
+           "TEST_SETS", "closing_note", "compare_family", "cost_table", "find_benchmark",
+           "lambda_tradeoff", "method_table", "report_rows", "run_benchmark", "save_statistics",
+           "summary_part", "training_time_table"]

@@ -7,10 +7,13 @@ saves them with :func:`heatmaploss.io.save_figure` under the names given in :dat
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from . import io
 from .beyond_analysis import EXPLAINERS, TEST_SETS
 
 #: Figure name → what it shows.
@@ -199,5 +202,29 @@ def harder_tasks(models: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-__all__ = ["FIGURES", "accuracy_by_set", "harder_tasks", "lambda_tradeoff", "marker_mass",
+def save_figures(models: pd.DataFrame, figures_dir: str | Path) -> list[str]:
+    """Draw and save every model-based figure that has data; returns the names saved.
+
+    Args:
+        models: per-model table.
+        figures_dir: where PNG + PDF go (:func:`heatmaploss.io.save_figure`).
+    """
+    drawers = {"decoy_accuracy_by_set": (accuracy_by_set, "main"),
+               "decoy_marker_mass": (marker_mass, "main"),
+               "decoy_penalty_forms": (penalty_forms, ("penalty", "adaptive")),
+               "decoy_lambda_tradeoff": (lambda_tradeoff, "lambda"),
+               "decoy_harder_tasks": (harder_tasks, ("difficulty", "small_train"))}
+    saved = []
+    for name, (draw, needs) in drawers.items():
+        needs = (needs,) if isinstance(needs, str) else needs
+        if not models["condition"].isin(needs).any():
+            continue
+        fig = draw(models)
+        io.save_figure(fig, name, figures_dir)
+        plt.close(fig)
+        saved.append(name)
+    return saved
+
+
+__all__ = ["FIGURES", "save_figures", "accuracy_by_set", "harder_tasks", "lambda_tradeoff", "marker_mass",
            "penalty_forms", "samples_figure"]

@@ -134,9 +134,9 @@ class BeyondSettings:
     l2_weight: float
     difficulties: tuple[float, ...]
     small_train_per_class: int
-    secondary_method: str = "saliency"
+    secondary_method: str = "hirescam"
     adaptive_methods: tuple[str, ...] = ("hirescam", "saliency")
-    lambda_methods: tuple[str, ...] = ("saliency",)
+    lambda_methods: tuple[str, ...] = ("hirescam", "saliency")
 
     def __post_init__(self) -> None:
         if self.backbone not in ("small_cnn", "vgg16"):
@@ -195,7 +195,8 @@ PROFILES: dict[str, Profile] = {
             n_test_per_class=8, epochs=1, batch_size=16, n_models_main=2,
             n_models_secondary=1, n_lambda_trials=2, lr_range=(3e-4, 3e-3),
             lambda_range=(0.1, 30.0), heatmap_weight=3.0, l2_weight=1e4, difficulties=(0.8,),
-            small_train_per_class=8, adaptive_methods=("hirescam",)),
+            small_train_per_class=8, secondary_method="hirescam",
+            adaptive_methods=("saliency",), lambda_methods=("hirescam",)),
     ),
     "quick": Profile(
         name="quick",
@@ -206,11 +207,12 @@ PROFILES: dict[str, Profile] = {
             backbone="small_cnn", trials_per_group=8, epochs=6, batch_size=32,
             protocols=("controlled",), early_stopping_patience=2, eval_batch_size=100),
         beyond=BeyondSettings(
-            backbone="small_cnn", rho=1.0, n_train_per_class=100, n_val_per_class=50,
-            n_test_per_class=100, epochs=3, batch_size=32, n_models_main=8,
-            n_models_secondary=3, n_lambda_trials=6, lr_range=(3e-4, 3e-3),
+            backbone="small_cnn", rho=1.0, n_train_per_class=100, n_val_per_class=25,
+            n_test_per_class=50, epochs=3, batch_size=32, n_models_main=8,
+            n_models_secondary=2, n_lambda_trials=4, lr_range=(3e-4, 3e-3),
             lambda_range=(0.1, 30.0), heatmap_weight=3.0, l2_weight=1e4, difficulties=(0.8,),
-            small_train_per_class=40),
+            small_train_per_class=40, secondary_method="hirescam",
+            adaptive_methods=("saliency",), lambda_methods=("hirescam",)),
     ),
     "thesis": Profile(
         name="thesis",
