@@ -12,6 +12,9 @@ range and selection; only the loss differs):
   reward);
 * ``adaptive`` — λ set every step by :class:`~heatmaploss.adaptive.GradientBalancedModel`;
 * ``lambda`` — λ searched jointly with the learning rate (log-uniform, Keras Tuner);
+* ``remedy`` — CAM penalties on a higher-resolution map (an earlier conv layer, whose cells
+  see less of the image), against a last-layer penalty that can be satisfied while the
+  marker is still used through the receptive fields of allowed cells;
 * ``difficulty`` and ``small_train`` — harder tasks: class differences shrunk toward NOR, and
   fewer training images, for both losses.
 
@@ -44,7 +47,9 @@ EXPERIMENT = "decoy"
 PROTOCOL = "controlled"
 #: The decoy data are experiment-1 images (no sex marker: the decoy is the only shortcut).
 BASE_EXPERIMENT = 1
-CONDITIONS = ("main", "penalty", "adaptive", "lambda", "difficulty", "small_train")
+CONDITIONS = ("main", "penalty", "adaptive", "lambda", "remedy", "difficulty", "small_train")
+#: The earlier, higher-resolution layer attributed by the ``remedy`` groups, per backbone.
+REMEDY_LAYER = {"small_cnn": "conv3", "vgg16": "block4_conv3"}
 #: Penalty gradient norm / classification gradient norm kept by the adaptive scheme.
 ADAPTIVE_RATIO = 1.0
 WEIGHTINGS = ("fixed", "adaptive", "searched")
@@ -65,6 +70,8 @@ class DecoyGroup:
         weighting: ``fixed``, ``adaptive`` or ``searched``.
         difficulty: generator difficulty (0 = the thesis's class differences).
         n_train_per_class: training images per class.
+        layer: backbone layer whose map enters the loss (``None`` = the backbone's last conv
+            layer); the model is then cut there, so explainers judge it at that layer too.
     """
 
     name: str
@@ -77,6 +84,7 @@ class DecoyGroup:
     inside_weight: float = 0.0
     weighting: str = "fixed"
     difficulty: float = 0.0
+    layer: str | None = None
 
     def __post_init__(self) -> None:
         if self.condition not in CONDITIONS:
@@ -85,6 +93,17 @@ class DecoyGroup:
             raise ValueError(f"weighting={self.weighting!r}: allowed {', '.join(WEIGHTINGS)}")
         if self.method is None and (self.weighting != "fixed" or self.inside_weight):
             raise ValueError(f"group {self.name!r}: cross-entropy has no heatmap weighting")
+
+    def as_dict(self) -> dict:
+        """Plain-dict form for fingerprints and the registry.
+
+        ``layer`` is left out while it is ``None``, so searches recorded before the field
+        existed keep their fingerprint and are resumed rather than refused.
+        """
+        values = dataclasses.asdict(self)
+        if values["layer"] is None:
+            del values["layer"]
+        return values
 
     @property
     def loss(self) -> str:
@@ -129,6 +148,8 @@ def chapter_groups(settings: BeyondSettings) -> list[DecoyGroup]:
     groups += [DecoyGroup(f"{m}_searched", "lambda", method=m, weighting="searched",
                           n_models=s.n_lambda_trials, n_train_per_class=s.n_train_per_class)
                for m in s.lambda_methods]
+    groups += [DecoyGroup(f"{m}_{REMEDY_LAYER[s.backbone]}", "remedy", method=m, weight=w,
+                          layer=REMEDY_LAYER[s.backbone], **second) for m in s.remedy_methods]
     for d in s.difficulties:
         groups += [DecoyGroup("cce", "difficulty", difficulty=d, **second),
                    DecoyGroup(focus, "difficulty", method=focus, weight=w, difficulty=d,
@@ -186,7 +207,7 @@ def search_spec(group: DecoyGroup, settings: BeyondSettings, profile: str, seed:
         objective="val_classification", min_val_accuracy=0.0)
     return SearchSpec(experiment=BASE_EXPERIMENT, protocol=f"decoy-{group.condition}-{group.name}",
                       recipe=recipe, profile=profile, seed=seed, max_trials=group.n_models,
-                      data={**data_plan(group, settings, seed), "group": dataclasses.asdict(group),
+                      data={**data_plan(group, settings, seed), "group": group.as_dict(),
                             "lambda_range": settings.lambda_range})
 
 
@@ -208,6 +229,9 @@ def model_builder(group: DecoyGroup) -> Callable[..., Any]:
                                        class_mode="true", classification="cce")
         model = models.build_model(recipe.backbone, heatmap=config,
                                    weights=recipe.backbone_weights)
+        if group.layer is not None:
+            model = models.HeatmapLossModel(*cut_at(model, group.layer), heatmap=config,
+                                            name=model.name)
         if group.weighting == "adaptive":
             model = GradientBalancedModel(model.backbone, model.head, heatmap=config,
                                           ratio=ADAPTIVE_RATIO, name=model.name)
@@ -215,6 +239,33 @@ def model_builder(group: DecoyGroup) -> Callable[..., Any]:
         return model
 
     return build
+
+
+def cut_at(model: Any, layer: str) -> tuple[Any, Any]:
+    """Move a model's attribution point to an earlier backbone layer.
+
+    Args:
+        model: a ``HeatmapLossModel`` whose backbone is a plain chain of layers (the small
+            CNN, VGG16).
+        layer: name of a backbone layer.
+
+    Returns:
+        ``(backbone, head)``: input → ``layer`` output, and the remaining backbone layers
+        followed by the old head (same weights, same function).
+    """
+    import keras
+
+    backbone = model.backbone
+    names = [item.name for item in backbone.layers]
+    if layer not in names:
+        raise ValueError(f"layer={layer!r} is not in the backbone; available: {names}")
+    early = keras.Model(backbone.inputs[0], backbone.get_layer(layer).output,
+                        name=f"backbone_to_{layer}")
+    inputs = keras.Input(tuple(early.outputs[0].shape[1:]))
+    hidden = inputs
+    for item in backbone.layers[names.index(layer) + 1:]:
+        hidden = item(hidden)
+    return early, keras.Model(inputs, model.head(hidden), name=f"head_from_{layer}")
 
 
 def _searched_weight(lambda_range: tuple[float, float]) -> Callable[[Any], dict]:
@@ -254,7 +305,7 @@ def run_group(group: DecoyGroup, prof: Profile, seed: int, results_dir: Path, re
     search_id = registry.get_or_create_search(
         experiment=EXPERIMENT, protocol=spec.protocol, group=group.name, name=spec.key,
         profile=prof.name, seed=seed,
-        loss_config={**dataclasses.asdict(group), "fingerprint": spec.fingerprint_hash()},
+        loss_config={**group.as_dict(), "fingerprint": spec.fingerprint_hash()},
         hyperparameter_space=space)
     if len(registry.models(search_id=search_id)) >= spec.max_trials:
         return search_id
@@ -444,6 +495,6 @@ def marker_agreement(labels: np.ndarray, marker_classes: np.ndarray) -> float:
 
 __all__ = ["ADAPTIVE_RATIO", "BASE_EXPERIMENT", "CONDITIONS", "DecoyGroup", "EXPERIMENT",
            "PROTOCOL", "chapter_groups", "collect", "data_plan", "evaluate_group",
-           "marker_agreement", "model_builder", "run_chapter", "run_group", "sample_images",
+           "cut_at", "marker_agreement", "model_builder", "run_chapter", "run_group", "sample_images",
            "search_spec",
            "test_set_options"]

@@ -49,7 +49,7 @@ def compare_family(models: pd.DataFrame, metrics: Iterable[str] = FAMILY_METRICS
 
     All comparisons of the chapter form one family: their p-values are Holm-corrected together.
     Conditions without a cross-entropy group of their own (``penalty``, ``adaptive``,
-    ``lambda``: same data as ``main``) are compared with the ``main`` cross-entropy group.
+    ``remedy``: same data as ``main``) are compared with the ``main`` cross-entropy group.
 
     Args:
         models: per-model table (columns ``condition``, ``group``, ``loss`` and the metrics).
@@ -69,7 +69,7 @@ def compare_family(models: pd.DataFrame, metrics: Iterable[str] = FAMILY_METRICS
         if condition in exclude:
             continue
         reference = block[block["loss"] == "cce"]
-        if reference.empty:  # penalty / adaptive / lambda groups share the main data
+        if reference.empty:  # penalty / adaptive / remedy groups share the main data
             reference = main_reference
         for group, members in block[block["loss"] == "heatmap"].groupby("group", sort=False):
             for metric in metrics:

@@ -21,7 +21,8 @@ FIGURES = {
     "decoy_samples": "one image per class and test set (marker matched, shuffled, absent)",
     "decoy_accuracy_by_set": "accuracy of every model per test set, main comparison",
     "decoy_marker_mass": "attribution mass on the decoy marker by every explainer",
-    "decoy_penalty_forms": "penalty forms and adaptive weighting: shuffled accuracy, marker mass",
+    "decoy_penalty_forms": "penalty forms, adaptive λ, earlier-layer CAM: shuffled accuracy, "
+                           "marker mass",
     "decoy_lambda_tradeoff": "searched λ against shuffled accuracy and marker mass",
     "decoy_harder_tasks": "accuracy and heart overlap when the task gets harder, both losses",
 }
@@ -122,7 +123,7 @@ def marker_mass(models: pd.DataFrame, condition: str = "main") -> plt.Figure:
 def penalty_forms(models: pd.DataFrame) -> plt.Figure:
     """Shuffled accuracy and marker mass of the penalty-form and adaptive groups."""
     main = models[models["condition"] == "main"]
-    other = models[models["condition"].isin(["penalty", "adaptive"])]
+    other = models[models["condition"].isin(["penalty", "adaptive", "remedy"])]
     block = pd.concat([main, other])
     keys = list(dict.fromkeys(zip(block["group"], block["condition"])))
     labels = [g for g, _ in keys]
@@ -135,7 +136,8 @@ def penalty_forms(models: pd.DataFrame) -> plt.Figure:
         _strip(ax, labels, values)
         ax.set_title(title)
         ax.set_ylim(-0.02, 1.02)
-    fig.suptitle("Penalty forms (thesis, outside fraction, L2, inside reward) and adaptive λ")
+    fig.suptitle("Penalty forms (thesis, outside fraction, L2, inside reward), adaptive λ, "
+                 "higher-resolution CAM")
     fig.tight_layout()
     return fig
 
@@ -211,7 +213,7 @@ def save_figures(models: pd.DataFrame, figures_dir: str | Path) -> list[str]:
     """
     drawers = {"decoy_accuracy_by_set": (accuracy_by_set, "main"),
                "decoy_marker_mass": (marker_mass, "main"),
-               "decoy_penalty_forms": (penalty_forms, ("penalty", "adaptive")),
+               "decoy_penalty_forms": (penalty_forms, ("penalty", "adaptive", "remedy")),
                "decoy_lambda_tradeoff": (lambda_tradeoff, "lambda"),
                "decoy_harder_tasks": (harder_tasks, ("difficulty", "small_train"))}
     saved = []

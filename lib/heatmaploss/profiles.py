@@ -114,6 +114,8 @@ class BeyondSettings:
         secondary_method: the attribution method of the harder-task comparisons.
         adaptive_methods: methods trained with the adaptive weight.
         lambda_methods: methods whose λ is searched with the learning rate.
+        remedy_methods: CAM methods also trained with the map of an earlier, higher-resolution
+            layer in the loss.
         difficulties: generator ``difficulty`` values of the harder-task sweep.
         small_train_per_class: the reduced training-set size of the harder-task sweep.
     """
@@ -137,6 +139,7 @@ class BeyondSettings:
     secondary_method: str = "hirescam"
     adaptive_methods: tuple[str, ...] = ("hirescam", "saliency")
     lambda_methods: tuple[str, ...] = ("hirescam", "saliency")
+    remedy_methods: tuple[str, ...] = ("hirescam", "gradcam")
 
     def __post_init__(self) -> None:
         if self.backbone not in ("small_cnn", "vgg16"):
@@ -154,7 +157,8 @@ class BeyondSettings:
             if not 0 < low < high:
                 raise ValueError(f"beyond.{name}={(low, high)!r}: need 0 < low < high")
         methods = ("hirescam", "gradcam", "saliency")
-        for method in (self.secondary_method, *self.adaptive_methods, *self.lambda_methods):
+        for method in (self.secondary_method, *self.adaptive_methods, *self.lambda_methods,
+                       *self.remedy_methods):
             if method not in methods:
                 raise ValueError(f"beyond method {method!r}: allowed {', '.join(methods)}")
         if not all(0.0 <= d <= 1.0 for d in self.difficulties):
@@ -196,7 +200,8 @@ PROFILES: dict[str, Profile] = {
             n_models_secondary=1, n_lambda_trials=2, lr_range=(3e-4, 3e-3),
             lambda_range=(0.1, 30.0), heatmap_weight=3.0, l2_weight=1e4, difficulties=(0.8,),
             small_train_per_class=8, secondary_method="hirescam",
-            adaptive_methods=("saliency",), lambda_methods=("hirescam",)),
+            adaptive_methods=("saliency",), lambda_methods=("hirescam",),
+            remedy_methods=("gradcam",)),
     ),
     "quick": Profile(
         name="quick",
@@ -212,7 +217,8 @@ PROFILES: dict[str, Profile] = {
             n_models_secondary=2, n_lambda_trials=4, lr_range=(3e-4, 3e-3),
             lambda_range=(0.1, 30.0), heatmap_weight=3.0, l2_weight=1e4, difficulties=(0.8,),
             small_train_per_class=40, secondary_method="hirescam",
-            adaptive_methods=("saliency",), lambda_methods=("hirescam",)),
+            adaptive_methods=("saliency",), lambda_methods=("hirescam",),
+            remedy_methods=("gradcam",)),
     ),
     "thesis": Profile(
         name="thesis",
