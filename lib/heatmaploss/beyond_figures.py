@@ -26,6 +26,8 @@ FIGURES = {
     "decoy_lambda_tradeoff": "searched λ against shuffled accuracy and marker mass",
     "decoy_harder_tasks": "accuracy and heart overlap when the task gets harder, both losses",
 }
+#: The decoy square's pixels and the image's pixels (a uniform map's share on the marker).
+MARKER_PIXELS, IMAGE_PIXELS = 9 * 9, 105 * 135
 _SET_COLOURS = {"matched": "tab:blue", "shuffled": "tab:red", "absent": "tab:grey"}
 
 
@@ -44,6 +46,7 @@ def _strip(ax, groups: list[str], values: list[np.ndarray], offset: float = 0.0,
                       zorder=4)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(groups, rotation=20, ha="right")
+    ax.set_xlim(-0.5, len(groups) - 0.5)
 
 
 def samples_figure(images: dict[str, np.ndarray], labels: dict[str, np.ndarray],
@@ -98,22 +101,34 @@ def accuracy_by_set(models: pd.DataFrame, condition: str = "main") -> plt.Figure
 
 
 def marker_mass(models: pd.DataFrame, condition: str = "main") -> plt.Figure:
-    """Attribution mass on the decoy marker (top) and in the heart (bottom), per explainer."""
+    """Attribution mass on the decoy marker (top) and in the heart (bottom), per explainer.
+
+    The dotted line in the top row is what a uniform map would put on the marker (its share
+    of the image's pixels); groups whose maps by an explainer are all empty are labelled.
+    """
     block = models[models["condition"] == condition]
     groups = list(dict.fromkeys(block["group"]))
     fig, axes = plt.subplots(2, len(EXPLAINERS), figsize=(4.2 * len(EXPLAINERS), 6.4),
                              sharey="row")
     for col, explainer in enumerate(EXPLAINERS):
         for row, region in enumerate(("decoy_marker", "heart")):
+            ax = axes[row, col]
             column = f"mass_{explainer}_{region}"
-            values = [block.loc[block["group"] == g, column].to_numpy()
+            values = [block.loc[block["group"] == g, column].to_numpy(float)
                       if column in block else np.array([]) for g in groups]
-            _strip(axes[row, col], groups, values, seed=col)
-            axes[row, col].set_ylim(-0.02, 1.02)
+            _strip(ax, groups, values, seed=col)
+            for i, v in enumerate(values):
+                if len(v) and np.isnan(v).all():
+                    ax.text(i, 0.5, "maps empty", transform=ax.get_xaxis_transform(),
+                            ha="center", fontsize=8, color="tab:red", rotation=90)
             if row == 0:
-                axes[row, col].set_title(f"judged by {explainer}")
-        axes[0, col].set_xticklabels([])
-    axes[0, 0].set_ylabel("mass on decoy marker")
+                ax.set_title(f"judged by {explainer}")
+                ax.axhline(MARKER_PIXELS / IMAGE_PIXELS, ls=":", color="grey", lw=1)
+                ax.set_xticklabels([])
+            else:
+                ax.set_ylim(-0.02, 1.02)
+    axes[0, 0].set_ylim(bottom=0)
+    axes[0, 0].set_ylabel("mass on decoy marker\n(dotted: uniform map)")
     axes[1, 0].set_ylabel("mass in heart")
     fig.suptitle("Where each model's attribution goes — every explainer, trained-on or held out")
     fig.tight_layout()
