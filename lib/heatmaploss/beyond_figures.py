@@ -21,6 +21,8 @@ FIGURES = {
     "decoy_samples": "one image per class and test set (marker matched, shuffled, absent)",
     "decoy_accuracy_by_set": "accuracy of every model per test set, main comparison",
     "decoy_marker_mass": "attribution mass on the decoy marker by every explainer",
+    "decoy_mass_vs_intervention": "per model: marker mass by each explainer against accuracy "
+                                  "with the marker shuffled (is an explainer fooled?)",
     "decoy_penalty_forms": "penalty forms, adaptive λ, earlier-layer CAM: shuffled accuracy, "
                            "marker mass",
     "decoy_lambda_tradeoff": "searched λ against shuffled accuracy and marker mass",
@@ -135,6 +137,34 @@ def marker_mass(models: pd.DataFrame, condition: str = "main") -> plt.Figure:
     return fig
 
 
+def mass_vs_intervention(models: pd.DataFrame, condition: str = "main") -> plt.Figure:
+    """Per model: marker mass by each explainer (x) against shuffled-marker accuracy (y).
+
+    A model with ~0 mass on the marker by an explainer yet low shuffled accuracy still uses the
+    marker: that explainer (or the penalty built on it) has been fooled.
+    """
+    block = models[models["condition"] == condition]
+    fig, axes = plt.subplots(1, len(EXPLAINERS), figsize=(4.2 * len(EXPLAINERS), 3.8),
+                             sharey=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, explainer in zip(axes, EXPLAINERS):
+        column = f"mass_{explainer}_decoy_marker"
+        for k, (group, rows) in enumerate(block.groupby("group", sort=False)):
+            if column not in rows:
+                continue
+            ax.scatter(rows[column], rows["acc_shuffled"], s=18, label=group,
+                       color=colours[k % len(colours)], alpha=0.8)
+        ax.axvline(MARKER_PIXELS / IMAGE_PIXELS, ls=":", color="grey", lw=1)
+        ax.set_xlabel(f"mass on marker ({explainer})")
+        ax.set_title(f"judged by {explainer}")
+    axes[0].set_ylabel("accuracy, marker shuffled")
+    axes[0].set_ylim(0, 1.02)
+    axes[-1].legend(fontsize=8)
+    fig.suptitle("Does low attribution on the marker mean the marker is not used?")
+    fig.tight_layout()
+    return fig
+
+
 def penalty_forms(models: pd.DataFrame) -> plt.Figure:
     """Shuffled accuracy and marker mass of the penalty-form and adaptive groups."""
     main = models[models["condition"] == "main"]
@@ -228,6 +258,7 @@ def save_figures(models: pd.DataFrame, figures_dir: str | Path) -> list[str]:
     """
     drawers = {"decoy_accuracy_by_set": (accuracy_by_set, "main"),
                "decoy_marker_mass": (marker_mass, "main"),
+               "decoy_mass_vs_intervention": (mass_vs_intervention, "main"),
                "decoy_penalty_forms": (penalty_forms, ("penalty", "adaptive", "remedy")),
                "decoy_lambda_tradeoff": (lambda_tradeoff, "lambda"),
                "decoy_harder_tasks": (harder_tasks, ("difficulty", "small_train"))}
@@ -243,5 +274,5 @@ def save_figures(models: pd.DataFrame, figures_dir: str | Path) -> list[str]:
     return saved
 
 
-__all__ = ["FIGURES", "save_figures", "accuracy_by_set", "harder_tasks", "lambda_tradeoff", "marker_mass",
-           "penalty_forms", "samples_figure"]
+__all__ = ["FIGURES", "accuracy_by_set", "harder_tasks", "lambda_tradeoff", "marker_mass",
+           "mass_vs_intervention", "penalty_forms", "samples_figure", "save_figures"]
