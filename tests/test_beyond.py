@@ -153,7 +153,7 @@ def test_statistics_summary_and_report_from_a_model_table(tmp_path):
     assert rows[0]["verdict"] == "shortcut used"
     assert {r["verdict"] for r in rows[1:]} == {"shortcut removed"}
     note = beyond_analysis.closing_note(models)
-    assert note.count("\n") == 1 + 3 and "marker mass gradcam" in note
+    assert note.count("\n") == 1 + 9 and "marker mass gradcam" in note  # 9 (condition, group)
 
 
 def test_figures_and_cost_tables(tmp_path):

@@ -355,16 +355,22 @@ def report_rows(models: pd.DataFrame, comparisons: pd.DataFrame) -> list[dict]:
 
 
 def closing_note(models: pd.DataFrame) -> str:
-    """Markdown table: what each method in the loss achieved, judged by every explainer."""
-    table = method_table(models)
-    header = ("| group | n | acc matched | acc shuffled | acc absent | worst-class shuffled | "
-              + " | ".join(f"marker mass {e}" for e in EXPLAINERS) + " |")
-    lines = [header, "|" + "---|" * (6 + len(EXPLAINERS))]
-    for group, row in table.iterrows():
-        cells = [group, str(int(row["n"]))] + [
-            f"{row[c]:.3f}" for c in ("acc_matched", "acc_shuffled", "acc_absent",
-                                      "worst_shuffled")]
-        cells += [f"{row.get(f'mass_{e}_decoy_marker', math.nan):.4f}" for e in EXPLAINERS]
+    """Markdown table: what every group achieved, judged by every explainer.
+
+    One row per (condition, group): models, accuracy per test set, worst-class accuracy with the
+    marker shuffled, and the mean attribution mass on the marker by each explainer (``nan``
+    where that explainer's maps were all empty).
+    """
+    columns = ["acc_matched", "acc_shuffled", "acc_absent", "worst_shuffled"] + [
+        f"mass_{e}_decoy_marker" for e in EXPLAINERS]
+    header = ("| condition | group | n | acc matched | acc shuffled | acc absent | "
+              "worst-class shuffled | " + " | ".join(f"marker mass {e}" for e in EXPLAINERS)
+              + " |")
+    lines = [header, "|" + "---|" * (7 + len(EXPLAINERS))]
+    for (condition, group), rows in models.groupby(["condition", "group"], sort=False):
+        means = [rows[c].mean() if c in rows else math.nan for c in columns]
+        cells = [str(condition), str(group), str(len(rows))]
+        cells += [f"{v:.3f}" for v in means[:4]] + [f"{v:.4f}" for v in means[4:]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

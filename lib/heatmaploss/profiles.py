@@ -218,7 +218,7 @@ PROFILES: dict[str, Profile] = {
             lambda_range=(0.1, 30.0), heatmap_weight=3.0, l2_weight=1e4, difficulties=(0.8,),
             small_train_per_class=40, secondary_method="hirescam",
             adaptive_methods=("saliency",), lambda_methods=("hirescam",),
-            remedy_methods=("gradcam",)),
+            remedy_methods=("hirescam", "gradcam")),
     ),
     "thesis": Profile(
         name="thesis",
