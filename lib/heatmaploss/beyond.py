@@ -403,6 +403,7 @@ def collect(groups: list[DecoyGroup], search_ids: dict[str, int], registry: Any,
                                         scores.get("weight", group.weight) if group.method
                                         else 0.0),
                "val_accuracy": model.val_accuracy, "val_penalty": scores.get("val_penalty"),
+               "val_classification": scores.get("val_classification"),
                "train_seconds": model.wall_time_s, "epochs": model.epochs,
                "model_path": model.model_path}
         accuracy = mine[mine["metric"] == "accuracy"]

@@ -192,13 +192,22 @@ def method_table(models: pd.DataFrame, condition: str = "main") -> pd.DataFrame:
 
 
 def lambda_tradeoff(models: pd.DataFrame) -> pd.DataFrame:
-    """The λ search's trials sorted by λ: weight, learning rate, accuracy and marker mass."""
-    block = models[models["condition"] == "lambda"]
+    """The λ search's trials sorted by λ, with the trial the search objective picks.
+
+    Returns:
+        Columns group, heatmap_weight, learning_rate, the validation metrics, test accuracy
+        per set, marker mass by every explainer and ``picked`` (lowest validation
+        classification loss within its search: what the objective would choose).
+    """
+    block = models[models["condition"] == "lambda"].copy()
+    if "val_classification" in block and len(block):
+        best = block.groupby("group")["val_classification"].transform("min")
+        block["picked"] = block["val_classification"] == best
     keep = [c for c in ("group", "heatmap_weight", "learning_rate", "val_accuracy",
-                        "val_penalty", "acc_matched", "acc_shuffled", "acc_absent",
-                        "mass_hirescam_decoy_marker", "mass_saliency_decoy_marker")
-            if c in block]
-    return block[keep].sort_values("heatmap_weight").reset_index(drop=True)
+                        "val_classification", "val_penalty", "picked", "acc_matched",
+                        "acc_shuffled", "acc_absent")
+            + tuple(f"mass_{e}_decoy_marker" for e in EXPLAINERS) if c in block]
+    return block[keep].sort_values(["group", "heatmap_weight"]).reset_index(drop=True)
 
 
 def cost_table(benchmark: dict | str | Path | None) -> pd.DataFrame | None:

@@ -175,12 +175,17 @@ def penalty_forms(models: pd.DataFrame) -> plt.Figure:
     fig, axes = plt.subplots(1, 1 + len(EXPLAINERS), figsize=(4.0 * (1 + len(EXPLAINERS)), 4.0))
     columns = ["acc_shuffled"] + [f"mass_{e}_decoy_marker" for e in EXPLAINERS]
     titles = ["accuracy, marker shuffled"] + [f"marker mass ({e})" for e in EXPLAINERS]
-    for ax, column, title in zip(axes, columns, titles):
+    for k, (ax, column, title) in enumerate(zip(axes, columns, titles)):
         values = [block.loc[(block["group"] == g) & (block["condition"] == c), column].to_numpy()
                   if column in block else np.array([]) for g, c in keys]
         _strip(ax, labels, values)
         ax.set_title(title)
-        ax.set_ylim(-0.02, 1.02)
+        ax.tick_params(axis="x", labelrotation=40)
+        if k == 0:
+            ax.set_ylim(-0.02, 1.02)
+        else:  # marker masses are small: own scale, with a uniform map's share for reference
+            ax.set_ylim(bottom=0)
+            ax.axhline(MARKER_PIXELS / IMAGE_PIXELS, ls=":", color="grey", lw=1)
     fig.suptitle("Penalty forms (thesis, outside fraction, L2, inside reward), adaptive λ, "
                  "higher-resolution CAM")
     fig.tight_layout()
