@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .beyond_analysis import EXPLAINERS, REGIONS, TEST_SETS
-from .profiles import BeyondSettings, Profile, get_profile
+from .profiles import BEYOND_CONDITIONS, BeyondSettings, Profile, get_profile
 from .search import SearchSpec, derive_seed
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ EXPERIMENT = "decoy"
 PROTOCOL = "controlled"
 #: The decoy data are experiment-1 images (no sex marker: the decoy is the only shortcut).
 BASE_EXPERIMENT = 1
-CONDITIONS = ("main", "penalty", "adaptive", "lambda", "remedy", "difficulty", "small_train")
+CONDITIONS = BEYOND_CONDITIONS
 #: The earlier, higher-resolution layer attributed by the ``remedy`` groups, per backbone.
 REMEDY_LAYER = {"small_cnn": "conv3", "vgg16": "block4_conv3"}
 #: Penalty gradient norm / classification gradient norm kept by the adaptive scheme.
@@ -425,7 +425,7 @@ def collect(groups: list[DecoyGroup], search_ids: dict[str, int], registry: Any,
 
 
 def run_chapter(profile: str | Profile, seed: int, results_dir: str | Path,
-                conditions: tuple[str, ...] = CONDITIONS, database_url: str | None = None,
+                conditions: tuple[str, ...] | None = None, database_url: str | None = None,
                 progress: bool = True) -> pd.DataFrame:
     """Train, evaluate and collect every group of the chapter (resumable).
 
@@ -433,7 +433,7 @@ def run_chapter(profile: str | Profile, seed: int, results_dir: str | Path,
         profile: profile name or object (its ``beyond`` settings size everything).
         seed: base seed (data, searches and test sets derive theirs from it).
         results_dir: the profile's results folder.
-        conditions: which conditions to run (default all, main first).
+        conditions: which conditions to run (default: the profile's ``conditions``).
         database_url: registry URL (default ``$HEATMAPLOSS_DATABASE_URL`` or the SQLite file).
         progress: show progress bars.
 
@@ -445,6 +445,7 @@ def run_chapter(profile: str | Profile, seed: int, results_dir: str | Path,
     from .registry import Registry
 
     prof = _profile(profile)
+    conditions = tuple(conditions or prof.beyond.conditions)
     bad = [c for c in conditions if c not in CONDITIONS]
     if bad:
         raise ValueError(f"conditions {bad!r}: allowed {', '.join(CONDITIONS)}")

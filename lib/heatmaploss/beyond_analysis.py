@@ -96,9 +96,9 @@ def compare_family(models: pd.DataFrame, metrics: Iterable[str] = FAMILY_METRICS
                         row.update(test=result.test, p_value=float(result.p_value),
                                    cohens_d=float(result.cohens_d), cles=float(result.cles))
                 rows.append(row)
-    table = pd.DataFrame(rows)
-    if table.empty:
-        return table.assign(p_holm=[])
+    table = pd.DataFrame(rows, columns=["condition", "group", "metric", "n_cce", "n_group",
+                                        "mean_cce", "mean_group", "test", "p_value",
+                                        "cohens_d", "cles", "skipped"])
     table["p_holm"] = math.nan
     tested = table["p_value"].notna()
     if tested.any():

@@ -91,6 +91,11 @@ class ExperimentSettings:
                 raise ValueError(f"{name}={value!r}: must be a positive integer or None")
 
 
+#: The comparisons of chapter 06 (defined here so that profiles can choose among them).
+BEYOND_CONDITIONS = ("main", "penalty", "adaptive", "lambda", "remedy", "difficulty",
+                     "small_train")
+
+
 @dataclass(frozen=True)
 class BeyondSettings:
     """Sizes of the beyond-the-thesis chapter (decoy shortcut, methods, penalties, λ, hardness).
@@ -116,6 +121,8 @@ class BeyondSettings:
         lambda_methods: methods whose λ is searched with the learning rate.
         remedy_methods: CAM methods also trained with the map of an earlier, higher-resolution
             layer in the loss.
+        conditions: the comparisons chapter 06 runs by default (``heatmaploss.beyond``'s
+            ``CONDITIONS``); others can be asked for with the notebook's ``conditions``.
         difficulties: generator ``difficulty`` values of the harder-task sweep.
         small_train_per_class: the reduced training-set size of the harder-task sweep.
     """
@@ -140,6 +147,7 @@ class BeyondSettings:
     adaptive_methods: tuple[str, ...] = ("hirescam", "saliency")
     lambda_methods: tuple[str, ...] = ("hirescam", "saliency")
     remedy_methods: tuple[str, ...] = ("hirescam", "gradcam")
+    conditions: tuple[str, ...] = BEYOND_CONDITIONS
 
     def __post_init__(self) -> None:
         if self.backbone not in ("small_cnn", "vgg16"):
@@ -161,6 +169,9 @@ class BeyondSettings:
                        *self.remedy_methods):
             if method not in methods:
                 raise ValueError(f"beyond method {method!r}: allowed {', '.join(methods)}")
+        if "main" not in self.conditions or not set(self.conditions) <= set(BEYOND_CONDITIONS):
+            raise ValueError(f"conditions={self.conditions!r}: must include main; allowed "
+                             f"{', '.join(BEYOND_CONDITIONS)}")
         if not all(0.0 <= d <= 1.0 for d in self.difficulties):
             raise ValueError(f"difficulties={self.difficulties!r}: each must lie in [0, 1]")
 
@@ -196,7 +207,7 @@ PROFILES: dict[str, Profile] = {
             thesis_batch_size=16, eval_batch_size=32),
         beyond=BeyondSettings(
             backbone="small_cnn", rho=1.0, n_train_per_class=16, n_val_per_class=8,
-            n_test_per_class=8, epochs=1, batch_size=16, n_models_main=2,
+            n_test_per_class=8, epochs=1, batch_size=16, n_models_main=1,
             n_models_secondary=1, n_lambda_trials=2, lr_range=(3e-4, 3e-3),
             lambda_range=(0.1, 30.0), heatmap_weight=3.0, l2_weight=1e4, difficulties=(0.8,),
             small_train_per_class=8, secondary_method="hirescam",
@@ -218,7 +229,9 @@ PROFILES: dict[str, Profile] = {
             lambda_range=(0.1, 30.0), heatmap_weight=3.0, l2_weight=1e4, difficulties=(0.8,),
             small_train_per_class=40, secondary_method="hirescam",
             adaptive_methods=("saliency",), lambda_methods=("hirescam",),
-            remedy_methods=("hirescam", "gradcam")),
+            remedy_methods=("hirescam", "gradcam"),
+            # The harder-task sweep (8 more models) runs on request: conditions=... .
+            conditions=("main", "penalty", "adaptive", "lambda", "remedy")),
     ),
     "thesis": Profile(
         name="thesis",
@@ -254,5 +267,5 @@ def get_profile(name: str) -> Profile:
         ) from None
 
 
-__all__ = ["PROFILE_NAMES", "PROFILES", "BeyondSettings", "DataSizes", "ExperimentSettings", "Profile",
+__all__ = ["BEYOND_CONDITIONS", "PROFILE_NAMES", "PROFILES", "BeyondSettings", "DataSizes", "ExperimentSettings", "Profile",
            "get_profile"]
