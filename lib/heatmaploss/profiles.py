@@ -244,10 +244,10 @@ PROFILES: dict[str, Profile] = {
             thesis_epochs=(6, 2), thesis_batch_size=1, eval_batch_size=100),
         beyond=BeyondSettings(
             backbone="vgg16", rho=1.0, n_train_per_class=2500, n_val_per_class=750,
-            n_test_per_class=2500, epochs=6, batch_size=32, n_models_main=20,
-            n_models_secondary=8, n_lambda_trials=20, lr_range=(5e-6, 1e-3),
+            n_test_per_class=2500, epochs=6, batch_size=32, n_models_main=10,
+            n_models_secondary=5, n_lambda_trials=10, lr_range=(5e-6, 1e-3),
             lambda_range=(0.01, 100.0), heatmap_weight=1.0, l2_weight=1e4,
-            difficulties=(0.5, 0.8, 1.0), small_train_per_class=250,
+            difficulties=(0.5, 0.8), small_train_per_class=250,
             lambda_methods=("hirescam", "saliency")),
     ),
 }
