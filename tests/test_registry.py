@@ -250,3 +250,36 @@ def test_results_dir_that_is_not_writable(tmp_path):
         f"results folder '{results}' is not writable (Permission denied): choose a writable "
         "results dir (run_all.py --results-dir DIR) or fix its permissions")
     assert list(results.iterdir()) == []
+
+
+def test_transient_errors_are_retried_and_others_are_not():
+    from sqlalchemy.exc import OperationalError
+
+    from heatmaploss.database import parse_url, retry_transient
+
+    url = parse_url("sqlite:///registry.sqlite")
+    calls = []
+
+    def locked_twice():
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return "done"
+
+    assert retry_transient(locked_twice, url) == "done" and len(calls) == 3
+
+    def broken():
+        calls.append(1)
+        raise OperationalError("INSERT", {}, Exception("no such table: models"))
+
+    calls.clear()
+    with pytest.raises(OperationalError):
+        retry_transient(broken, url)
+    assert len(calls) == 1
+
+    def always_locked():
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    with pytest.raises(RegistryError, match=r"^results database 'sqlite:///registry.sqlite' "
+                                            r"stayed busy for 0 s \(database is locked\): "):
+        retry_transient(always_locked, url, budget_s=0.0)

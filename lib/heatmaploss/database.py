@@ -41,7 +41,8 @@ RETRY_BUDGET_S = 120.0
 WRITE_OPTION = "heatmaploss_write"
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-_URL_HELP = "use sqlite:///<path/to/file.sqlite> or postgresql+psycopg2://user:password@host:5432/dbname"
+_URL_HELP = ("use sqlite:///<path/to/file.sqlite> or "
+             "postgresql+psycopg2://user:password@host:5432/dbname")
 # Substrings / SQLSTATE codes of errors that succeed when the transaction is simply run again.
 _TRANSIENT_MESSAGES = ("database is locked", "database table is locked", "database is busy")
 _TRANSIENT_PGCODES = ("40001", "40P01")  # serialization failure, deadlock detected

@@ -7,7 +7,7 @@ notebook or a crashed search updates rows instead of duplicating them, and any n
 processes may write at once. Nothing here drops or recreates a table: opening a registry only
 adds missing tables and records the schema version. No TensorFlow import.
 
-Tables (``metadata`` below is the authoritative definition):
+Tables (defined in :mod:`heatmaploss.registry_schema`):
 
 * ``searches`` — one per hyperparameter search (a group of models trained the same way). Natural
   key: ``(profile, experiment, protocol, group_name, name)``; ``experiment`` is also the
@@ -18,6 +18,16 @@ Tables (``metadata`` below is the authoritative definition):
   ``explainer``/``region`` are ``""`` where they do not apply, ``class_name`` is ``"all"`` for
   the whole set.
 * ``schema_version`` — versions of this schema that have been applied to the database.
+
+Example::
+
+    registry = Registry(results_dir=results_dir)
+    search_id = registry.get_or_create_search(experiment="exp1", protocol="controlled",
+        group="heatmap", name="exp1_heatmap", profile="quick", seed=0)
+    registry.record_model(search_id, "trial_03", wall_time_s=41.0, val_accuracy=0.99,
+        metrics=[{"metric": "overlap", "explainer": "hirescam", "region": "heart",
+                  "class_name": "NOR", "value": 0.81, "n": 500}])
+    registry.metrics_wide(experiment="exp1", class_name="NOR")  # one row per model
 """
 
 from __future__ import annotations

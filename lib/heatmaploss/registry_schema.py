@@ -98,8 +98,8 @@ metrics = Table(
 METRIC_KEY = ("dataset", "metric", "explainer", "region", "class_name")
 METRIC_DEFAULTS = {"dataset": "test", "explainer": "", "region": "", "class_name": ALL_CLASSES}
 MODEL_COLUMNS = ("id", "search_id", "trial", "status", "seed", "hyperparameters", "epochs",
-                  "best_epoch", "wall_time_s", "val_accuracy", "val_loss", "test_accuracy",
-                  "scores", "model_path", "git_commit", "created_at", "updated_at")
+                 "best_epoch", "wall_time_s", "val_accuracy", "val_loss", "test_accuracy",
+                 "scores", "model_path", "git_commit", "created_at", "updated_at")
 
 
 def now() -> datetime:
@@ -108,6 +108,7 @@ def now() -> datetime:
 
 
 def check_name(label: str, value: Any) -> str:
+    """Return ``value`` if it is a usable name (key column), else raise ValueError naming it."""
     if not isinstance(value, str) or not value or len(value) > NAME_LENGTH:
         raise ValueError(f"{label}={value!r}: must be a non-empty string of at most {NAME_LENGTH} "
                          "characters")
@@ -115,6 +116,7 @@ def check_name(label: str, value: Any) -> str:
 
 
 def check_number(label: str, value: Any) -> float | None:
+    """Return ``value`` as a float (NaN or inf → None: stored as NULL), else raise ValueError."""
     if value is None:
         return None
     try:
@@ -125,10 +127,12 @@ def check_number(label: str, value: Any) -> float | None:
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
+    """SHA-256 of a JSON-ready configuration, independent of key order."""
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
 
 
 def search_filters(experiment=None, protocol=None, group=None, profile=None) -> list:
+    """WHERE clauses on ``searches`` for each filter given (a value, or a list of values)."""
     clauses = []
     for column, value in ((searches.c.experiment, experiment), (searches.c.protocol, protocol),
                           (searches.c.group_name, group), (searches.c.profile, profile)):
@@ -140,6 +144,17 @@ def search_filters(experiment=None, protocol=None, group=None, profile=None) -> 
 
 
 def metric_rows(rows: Iterable[Mapping[str, Any]] | pd.DataFrame) -> list[dict]:
+    """Validate metric rows and fill defaults (see ``Registry.record_metrics``).
+
+    Args:
+        rows: mappings or a DataFrame with ``metric``, ``value`` and optional key columns.
+
+    Returns:
+        One dict per distinct key (the last row wins), sorted by key.
+
+    Raises:
+        ValueError: a row lacks ``metric``/``value``, has unknown keys or a non-numeric value.
+    """
     if hasattr(rows, "to_dict"):  # a DataFrame
         rows = rows.to_dict("records")
     allowed = {*METRIC_KEY, "value", "n"}
