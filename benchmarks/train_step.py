@@ -3,9 +3,15 @@
 For each backbone (trainable VGG16 with random weights, and the small CNN) at batch 32 and
 105 x 135 x 3, four ``HeatmapLossModel`` variants that differ only in the loss — cross-entropy
 (``cce``) and cross-entropy + outside-fraction penalty on HiResCAM, Grad-CAM or saliency — run
-their compiled ``train_step`` on the same batch. Warm-up steps are excluded; the timed steps are
-interleaved (variant order reshuffled every round) so machine load hits all variants alike; the
-median is reported.
+their compiled ``train_step`` on the same batch. Warm-up steps are excluded. Timing runs in
+rounds: each round times every variant once and the thesis-style reference a few times, in a
+reshuffled order, so machine load hits all of them alike; step times are medians over rounds,
+ratios (x CCE, speedup) are medians of the per-round ratios.
+
+JSON (``--json``): ``{"backbone": {name: {cce_step_s, hirescam_step_s, gradcam_step_s,
+saliency_step_s, ratio_hirescam}}, "thesis_style_per_image_s", "ours_per_image_s",
+"speedup_vs_thesis_style", "peak_rss_mb"}``; the three top-level throughput numbers are for
+VGG16 (the thesis's backbone) when it is measured; times in seconds.
 
 The thesis-style reference reproduces how the thesis trained its heatmap-loss models: batch 1,
 eager mode, a new gradient model (input -> [conv output, probabilities]) built every step,
@@ -35,10 +41,14 @@ import tensorflow as tf  # noqa: E402
 
 import keras  # noqa: E402
 
+tf.get_logger().setLevel("ERROR")  # four models' train steps trace once each: not a problem
+
 from heatmaploss import io, models  # noqa: E402
 from heatmaploss.losses import HeatmapLossConfig  # noqa: E402
 
 VARIANTS = ("cce", "hirescam", "gradcam", "saliency")
+JSON_KEYS = ("cce_step_s", "hirescam_step_s", "gradcam_step_s", "saliency_step_s",
+             "ratio_hirescam")
 LAYERS = {"vgg16": "block5_conv3", "small_cnn": "last_conv"}
 INPUT_SHAPE = (105, 135, 3)
 N_CLASSES = 4
@@ -68,9 +78,10 @@ def build_variant(backbone: str, variant: str) -> tuple[models.HeatmapLossModel,
     return model, tf.function(model.train_step)
 
 
-def time_call(step, *args) -> float:
+def time_call(run) -> float:
+    """Seconds for one call of ``run()``, waiting for its result."""
     start = time.perf_counter()
-    result = step(*args)
+    result = run()
     float(result["loss"]) if isinstance(result, dict) else float(result)  # wait for the result
     return time.perf_counter() - start
 
@@ -109,38 +120,50 @@ def thesis_style_step(model: keras.Model, layer: str, optimizer: keras.optimizer
     return loss
 
 
-def benchmark_backbone(backbone: str, batch_size: int, repeats: int, warmup: int,
-                       seed: int) -> dict[str, float]:
-    x, y = make_batch(batch_size, seed)
-    steps = {variant: build_variant(backbone, variant) for variant in VARIANTS}
-    for variant, (_, step) in steps.items():
-        for _ in range(warmup):
-            time_call(step, (x, y))
-    times: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
-    order = list(VARIANTS)
-    shuffler = random.Random(seed)
-    for _ in range(repeats):
-        shuffler.shuffle(order)
-        for variant in order:
-            times[variant].append(time_call(steps[variant][1], (x, y)))
-    result = {f"{variant}_step_s": statistics.median(values) for variant, values in times.items()}
-    for variant in VARIANTS[1:]:
-        result[f"ratio_{variant}"] = result[f"{variant}_step_s"] / result["cce_step_s"]
-    result["spread_s"] = {variant: [min(values), max(values)] for variant, values in times.items()}
-    return result
-
-
-def benchmark_thesis_style(backbone: str, repeats: int, warmup: int, seed: int) -> float:
+def thesis_style_runner(backbone: str, seed: int):
+    """A zero-argument callable running one thesis-style step on one image."""
     model = flat_classifier(backbone, seed)
     optimizer = keras.optimizers.Adam(1e-6)
     x, y = make_batch(1, seed)
     layer = LAYERS[backbone]
     grid = tuple(model.get_layer(layer).output.shape[1:3])
     irrelevant = tf.image.resize(y["mask"][..., None], grid, method="area")[0, ..., 0]
-    run = lambda: thesis_style_step(model, layer, optimizer, x, y["label"], irrelevant)  # noqa
-    for _ in range(warmup):
-        time_call(run)
-    return statistics.median(time_call(run) for _ in range(repeats))
+    return lambda: thesis_style_step(model, layer, optimizer, x, y["label"], irrelevant)
+
+
+def benchmark_backbone(backbone: str, batch_size: int, repeats: int, warmup: int,
+                       reference_steps: int, seed: int) -> dict:
+    """Interleaved rounds: every round times each variant once and the reference
+    ``reference_steps`` times (per-image mean), in a freshly shuffled order. Ratios are taken
+    within a round (same machine load) and their median is reported."""
+    x, y = make_batch(batch_size, seed)
+    runners = {variant: (lambda step=build_variant(backbone, variant)[1]: step((x, y)))
+               for variant in VARIANTS}
+    reference = thesis_style_runner(backbone, seed)
+    for run in list(runners.values()) + [reference]:
+        for _ in range(warmup):
+            time_call(run)
+    times: dict[str, list[float]] = {name: [] for name in VARIANTS + ("thesis_style",)}
+    order = list(times)
+    shuffler = random.Random(seed)
+    for _ in range(repeats):
+        shuffler.shuffle(order)
+        for name in order:
+            if name == "thesis_style":
+                times[name].append(statistics.fmean(time_call(reference)
+                                                    for _ in range(reference_steps)))
+            else:
+                times[name].append(time_call(runners[name]))
+    result: dict = {f"{variant}_step_s": statistics.median(times[variant])
+                    for variant in VARIANTS}
+    for variant in VARIANTS[1:]:
+        result[f"ratio_{variant}"] = statistics.median(
+            a / b for a, b in zip(times[variant], times["cce"]))
+    result["thesis_style_per_image_s"] = statistics.median(times["thesis_style"])
+    result["speedup_vs_thesis_style"] = statistics.median(
+        ref / (ours / batch_size) for ref, ours in zip(times["thesis_style"], times["hirescam"]))
+    result["spread_s"] = {name: [min(values), max(values)] for name, values in times.items()}
+    return result
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -154,8 +177,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, help="timed steps per variant (overrides)")
     args = parser.parse_args(argv)
 
-    repeats = {"vgg16": 3 if args.quick else 10, "small_cnn": 15 if args.quick else 40}
-    reference_repeats = {"vgg16": 5 if args.quick else 20, "small_cnn": 20 if args.quick else 60}
+    repeats = {"vgg16": 4 if args.quick else 10, "small_cnn": 15 if args.quick else 40}
+    reference_steps = {"vgg16": 2 if args.quick else 4, "small_cnn": 4 if args.quick else 8}
     warmup = {"vgg16": 1 if args.quick else 2, "small_cnn": 2}
     if args.repeats:
         repeats = {name: args.repeats for name in repeats}
@@ -163,43 +186,44 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"device: {device}; batch {args.batch_size}; input {INPUT_SHAPE}; "
           f"TF {tf.__version__}, Keras {keras.__version__}", flush=True)
 
-    output: dict = {"backbone": {}}
-    reference: dict[str, float] = {}
+    measured = {}
     for backbone in args.backbones:
-        output["backbone"][backbone] = benchmark_backbone(
-            backbone, args.batch_size, repeats[backbone], warmup[backbone], seed=args.seed)
-        reference[backbone] = benchmark_thesis_style(
-            backbone, reference_repeats[backbone], warmup=2, seed=args.seed)
+        measured[backbone] = benchmark_backbone(backbone, args.batch_size, repeats[backbone],
+                                                warmup[backbone], reference_steps[backbone],
+                                                seed=args.seed)
         print(f"{backbone}: done", flush=True)
 
-    # The headline throughput comparison uses the thesis's backbone when it was measured.
-    main_backbone = "vgg16" if "vgg16" in reference else args.backbones[0]
-    ours = output["backbone"][main_backbone]["hirescam_step_s"] / args.batch_size
-    output["thesis_style_per_image_s"] = reference[main_backbone]
-    output["ours_per_image_s"] = ours
-    output["speedup_vs_thesis_style"] = reference[main_backbone] / ours
-    output["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    print("\n| backbone | loss | median step (s) | min-max (s) | x CCE | per image (ms) |")
+    print("\n| backbone | loss | median step (s) | min-max (s) | x CCE (paired median) | "
+          "per image (ms) |")
     print("|---|---|---|---|---|---|")
-    for backbone, values in output["backbone"].items():
+    for backbone, values in measured.items():
         for variant in VARIANTS:
             step = values[f"{variant}_step_s"]
             low, high = values["spread_s"][variant]
+            ratio = 1.0 if variant == "cce" else values[f"ratio_{variant}"]
             print(f"| {backbone} | {variant} | {step:.4f} | {low:.3f}-{high:.3f} | "
-                  f"{step / values['cce_step_s']:.3f} | {1000 * step / args.batch_size:.2f} |")
-        per_image = reference[backbone]
-        speedup = per_image / (values["hirescam_step_s"] / args.batch_size)
-        print(f"| {backbone} | thesis-style HiResCAM (batch 1, eager, rebuilt) | "
-              f"{per_image:.4f} | | | {1000 * per_image:.2f} (HiResCAM batch {args.batch_size} "
-              f"is {speedup:.1f}x faster per image) |")
-    print(f"\nspeedup vs thesis-style ({main_backbone}): "
-          f"{output['speedup_vs_thesis_style']:.1f}x; peak RSS {output['peak_rss_mb']:.0f} MB")
+                  f"{ratio:.3f} | {1000 * step / args.batch_size:.2f} |")
+        per_image = values["thesis_style_per_image_s"]
+        low, high = values["spread_s"]["thesis_style"]
+        print(f"| {backbone} | thesis-style HiResCAM (batch 1, eager, rebuilt), per step | "
+              f"{per_image:.4f} | {low:.3f}-{high:.3f} | | {1000 * per_image:.2f} |")
+        print(f"| {backbone} | speedup per image, HiResCAM batch {args.batch_size} vs "
+              f"thesis-style (paired median) | | | | {values['speedup_vs_thesis_style']:.1f}x |")
 
-    for values in output["backbone"].values():
-        values.pop("spread_s")
-        values.pop("ratio_gradcam")
-        values.pop("ratio_saliency")
+    # The headline throughput uses the thesis's backbone (VGG16) when it was measured.
+    main_backbone = "vgg16" if "vgg16" in measured else args.backbones[0]
+    headline = measured[main_backbone]
+    output: dict = {
+        "backbone": {name: {key: values[key] for key in JSON_KEYS}
+                     for name, values in measured.items()},
+        "thesis_style_per_image_s": headline["thesis_style_per_image_s"],
+        "ours_per_image_s": headline["hirescam_step_s"] / args.batch_size,
+        "speedup_vs_thesis_style": headline["speedup_vs_thesis_style"],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    print(f"\nheadline ({main_backbone}): thesis-style {output['thesis_style_per_image_s']:.4f} "
+          f"s/image, ours {output['ours_per_image_s']:.4f} s/image, speedup "
+          f"{output['speedup_vs_thesis_style']:.1f}x; peak RSS {output['peak_rss_mb']:.0f} MB")
     if args.json:
         io.write_json(args.json, output)
     return output

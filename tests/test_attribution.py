@@ -182,3 +182,16 @@ def test_compute_maps_batches_and_upsamples():
     assert full.shape == (7, 8, 10) and full.dtype == np.float32
     with pytest.raises(ValueError, match="class_index"):
         attr.compute_maps(model, x, classes[:3], "hirescam", layer="conv")
+
+
+def test_cached_map_functions_do_not_keep_models_alive():
+    import gc
+    import weakref
+
+    model = conv_dense_model(pool=True)
+    attr.compute_maps(model, random_inputs((2, 8, 10, 3)), np.array([0, 1]), "hirescam",
+                      layer="conv")
+    reference = weakref.ref(model)
+    del model
+    gc.collect()
+    assert reference() is None

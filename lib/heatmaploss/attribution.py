@@ -336,10 +336,12 @@ def _compiled_maps(model: keras.Model, method: str, layer: str | None, relu: boo
     key = (method, layer, relu, size)
     if key not in cache:
         option = {"absolute": relu} if method == "saliency" else {"relu": relu}
+        # A strong reference from the cached function would keep the model alive forever.
+        model_ref = weakref.ref(model)
 
         @tf.function(reduce_retracing=True)
         def batch_maps(images: tf.Tensor, classes: tf.Tensor) -> tf.Tensor:
-            maps = attribution(method, model, images, classes, layer, **option)
+            maps = attribution(method, model_ref(), images, classes, layer, **option)
             return maps if size is None else upsample(maps, size)
 
         cache[key] = batch_maps

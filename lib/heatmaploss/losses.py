@@ -138,7 +138,8 @@ def penalty(name: str, maps: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
 
 def _as_float(maps: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     maps = tf.convert_to_tensor(maps)
-    if not maps.dtype.is_floating:
+    # Half-precision maps (mixed precision) are promoted: EPSILON underflows in float16.
+    if not maps.dtype.is_floating or maps.dtype.size < 4:
         maps = tf.cast(maps, tf.float32)
     mask = tf.cast(tf.convert_to_tensor(mask), maps.dtype)
     _check_shapes(maps, mask)

@@ -19,6 +19,8 @@ Public API (stable):
   ``keras.models.load_model``.
 * ``make_dataset`` and ``preprocess_images`` (defined in ``heatmaploss.pipeline``, re-exported
   here): the ``tf.data`` pipeline in the format below.
+* Evaluation maps of a trained model: ``heatmaploss.attribution.compute_maps(model, x, classes,
+  method)`` (``layer=None`` for this class).
 
 Data format for ``fit``/``evaluate``: batches ``(x, y)`` where ``x`` is float32
 (N, *grid, channels) and ``y`` is a dict ``{"label": one-hot (N, n_classes), "mask":
@@ -285,6 +287,11 @@ class HeatmapLossModel(keras.Model):
             penalty_value = inside_value = tf.zeros((), logits.dtype)
         classification = tf.reduce_mean(
             losses.classification_loss(config.classification, labels, logits))
+        # Sum in at least float32 (mixed precision may give float16 logits or maps).
+        dtype = tf.float64 if classification.dtype == tf.float64 else tf.float32
+        classification = tf.cast(classification, dtype)
+        penalty_value = tf.cast(penalty_value, dtype)
+        inside_value = tf.cast(inside_value, dtype)
         total = (classification + config.weight * penalty_value
                  + config.inside_weight * inside_value)
         return {"loss": total, "classification": classification, "penalty": penalty_value,
