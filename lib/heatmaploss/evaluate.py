@@ -85,23 +85,50 @@ class _Accumulator:
             return self.sums / self.valid[:, None]
 
 
-def _fraction_function(model: Any, method: str, image_size: tuple[int, int]):
-    """One compiled graph per model and method: maps → image size → per-region sums."""
+def _evaluation_function(model: Any, methods: Sequence[str], image_size: tuple[int, int],
+                         class_source: str):
+    """One compiled graph per model: logits and, per method, per-region and total mass.
+
+    HiResCAM and Grad-CAM share one forward pass and one gradient dscore/dA (they differ only
+    in how they combine A and dA); saliency takes dscore/dx of the same score. One trace per
+    model instead of one per method keeps the evaluation of many small models cheap.
+    """
     import tensorflow as tf
 
     from . import attribution
 
-    @tf.function(reduce_retracing=True)
-    def sums(x, classes, masks):
-        maps = attribution.attribution(method, model, x, classes, None)
-        if tuple(maps.shape[1:3]) != tuple(image_size):
-            maps = attribution.upsample(maps, image_size)
-        positive = tf.nn.relu(maps)
-        total = tf.reduce_sum(positive, axis=[1, 2])
-        inside = tf.einsum("nhw,nhwr->nr", positive, masks)
-        return inside, total
+    base, head = attribution.split_model(model, None)
 
-    return sums
+    @tf.function(reduce_retracing=True)
+    def run(x, labels, masks):
+        with tf.GradientTape() as input_tape:
+            input_tape.watch(x)
+            activations = base(x, training=False)
+            with tf.GradientTape() as layer_tape:
+                layer_tape.watch(activations)
+                logits = head(activations, training=False)
+                classes = (tf.argmax(logits, axis=-1, output_type=tf.int32)
+                           if class_source == "predicted" else labels)
+                score = tf.reduce_sum(attribution.class_scores(logits, classes))
+        sums = {}
+        if "saliency" in methods:
+            maps = attribution.saliency_from_gradients(input_tape.gradient(score, x))
+            sums["saliency"] = maps
+        if any(m in methods for m in attribution.CAM_METHODS):
+            gradients = layer_tape.gradient(score, activations)
+            for method in attribution.CAM_METHODS:
+                if method in methods:
+                    sums[method] = attribution.upsample(
+                        attribution.cam_from_gradients(activations, gradients, method),
+                        image_size)
+        out = {}
+        for method, maps in sums.items():
+            positive = tf.nn.relu(maps)
+            out[method] = (tf.einsum("nhw,nhwr->nr", positive, masks),
+                           tf.reduce_sum(positive, axis=[1, 2]))
+        return logits, out
+
+    return run
 
 
 def evaluate_model(model: Any, experiment: int, n_per_class: int, seed: int, *,
@@ -149,7 +176,7 @@ def evaluate_model(model: Any, experiment: int, n_per_class: int, seed: int, *,
     correct = np.zeros(n_classes, dtype=np.int64)
     seen = np.zeros(n_classes, dtype=np.int64)
     accumulators = {e: _Accumulator(n_classes, len(regions)) for e in explainers}
-    functions: dict[str, Any] = {}
+    function = None
     chunks = synthetic.iter_batches(experiment, n_per_class, seed, chunk_size=chunk_size,
                                     **(data_options or {}))
     total_chunks = -(-n_per_class * n_classes // chunk_size)
@@ -157,23 +184,21 @@ def evaluate_model(model: Any, experiment: int, n_per_class: int, seed: int, *,
                       disable=not progress, leave=False):
         labels = np.asarray(chunk.labels)
         masks = np.stack([chunk.region(r) for r in regions], axis=-1).astype(np.float32)
-        image_size = tuple(chunk.images.shape[1:3])
+        if function is None:
+            function = _evaluation_function(model, explainers, tuple(chunk.images.shape[1:3]),
+                                            class_source)
         for start in range(0, len(labels), batch_size):
             part = slice(start, start + batch_size)
-            x = preprocess_images(chunk.images[part])
-            predicted = np.argmax(model(x, training=False).numpy(), axis=-1)
             batch_labels = labels[part]
+            logits, sums = function(preprocess_images(chunk.images[part]),
+                                    tf.convert_to_tensor(batch_labels.astype(np.int32)),
+                                    tf.convert_to_tensor(masks[part]))
+            predicted = np.argmax(logits.numpy(), axis=-1)
             for c in range(n_classes):
                 rows = batch_labels == c
                 seen[c] += int(rows.sum())
                 correct[c] += int((predicted[rows] == c).sum())
-            target = predicted if class_source == "predicted" else batch_labels
-            target = tf.convert_to_tensor(target.astype(np.int32))
-            batch_masks = tf.convert_to_tensor(masks[part])
-            for method in explainers:
-                if method not in functions:
-                    functions[method] = _fraction_function(model, method, image_size)
-                inside, total = functions[method](x, target, batch_masks)
+            for method, (inside, total) in sums.items():
                 fractions, empty = _fractions(inside.numpy(), total.numpy())
                 accumulators[method].add(batch_labels, fractions, empty)
 

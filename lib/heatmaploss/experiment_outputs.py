@@ -14,7 +14,9 @@ and reproduction-report rows, all built from an :class:`~heatmaploss.experiments
 with explainer in hirescam, gradcam, saliency and region in heart, sex_marker, fat (comparisons:
 heart and fat in exp1, plus sex_marker in exp2). Lists hold the selected models (validation
 accuracy above the protocol's threshold), in trial order; NaN (a class with only empty maps) is
-``null``.
+``null``. Beyond the contract: ``groups.<group>.empty_map_share.<explainer>`` (per model, the
+share of test maps without positive mass), ``empty_map_comparisons.<explainer>`` (CCE vs
+heatmap on that share), ``n_trained``, ``learning_rate``, ``test_accuracy_difference``.
 """
 
 from __future__ import annotations
@@ -57,14 +59,18 @@ def summary_part(results: ExperimentResults) -> dict:
                 "learning_rate": chosen["learning_rate"].tolist(),
                 "overlap": {e: {r: (chosen[f"{e}_{r}"].tolist() if f"{e}_{r}" in chosen
                                     else []) for r in REGIONS} for e in EXPLAINERS},
+                "empty_map_share": {e: (chosen[f"{e}_empty"].tolist() if f"{e}_empty" in chosen
+                                        else []) for e in EXPLAINERS},
             }
         comparisons = results.comparisons(protocol)
         accuracy = [np.mean(groups[g]["test_accuracy"]) if groups[g]["test_accuracy"] else None
                     for g in GROUPS]
         out[protocol] = {
             "groups": groups,
-            "comparisons": {e: {r: _comparison_dict(c) for r, c in regions.items()}
-                            for e, regions in comparisons.items()},
+            "comparisons": {e: {r: _comparison_dict(c) for r, c in regions.items()
+                                if r != "empty"} for e, regions in comparisons.items()},
+            "empty_map_comparisons": {e: _comparison_dict(regions["empty"])
+                                      for e, regions in comparisons.items()},
             "test_accuracy_difference": (accuracy[1] - accuracy[0]
                                          if None not in accuracy else None),
             "profile": results.profile, "seed": results.seed,
@@ -117,8 +123,8 @@ def sex_marker_filtered(results: ExperimentResults, protocol: str, k: float,
     from . import stats
 
     groups = results.scores(protocol, explainer, "sex_marker")
-    filtered = [stats.iqr_filter(v[~np.isnan(v)], k) for v in groups.values()]
     try:
+        filtered = [stats.iqr_filter(v[~np.isnan(v)], k) for v in groups.values()]
         return stats.compare_groups(*filtered, seed=results.seed)
     except ValueError:
         return None
@@ -129,7 +135,7 @@ def save_figures(results: ExperimentResults, progress: bool = False) -> list[str
 
     * ``exp<N>_<protocol>_<explainer>_heart_overlap_hist`` — model-level heart overlap per group
       (bin width 0.02 on [0, 1], as the thesis), for every explainer;
-    * experiment 2: ``exp2_<protocol>_hirescam_sex_marker_iqr{1.5,5}`` — sex-marker overlap per
+    * experiment 2: ``exp2_<protocol>_hirescam_sex_marker_iqr{1_5,5}`` — sex-marker overlap per
       group after the thesis's outlier filters, side by side with separate x scales;
     * ``exp<N>_<protocol>_overlays_<group>`` — HiResCAM and Grad-CAM of a randomly chosen
       (seeded) selected model of each group, 4 images per class, one colour scale per figure.
@@ -166,7 +172,8 @@ def save_figures(results: ExperimentResults, progress: bool = False) -> list[str
                     save(plots.group_distributions(
                         groups, title=f"Experiment 2 ({protocol}): HiResCAM mass on the sex "
                         f"marker, {k} IQR filter", xlabel="fraction of HiResCAM mass on the marker",
-                        iqr_k=k), f"exp2_{protocol}_hirescam_sex_marker_iqr{k}")
+                        iqr_k=k),
+                        f"exp2_{protocol}_hirescam_sex_marker_iqr{k:g}".replace(".", "_"))
         for group in GROUPS:
             rows = results.models[(results.models["protocol"] == protocol)
                                   & (results.models["group"] == group)]
@@ -237,6 +244,13 @@ def report_rows(results: ExperimentResults) -> list:
             verdict = ("heatmap higher" if c is not None and c.p_value < 0.05 and c.cohens_d < 0
                        else "CCE higher" if c is not None and c.p_value < 0.05
                        else "no significant difference")
+            empty = {g: float(np.nanmean(v)) if len(v) else float("nan") for g, v in
+                     results.scores(protocol, explainer, "empty").items()}
+            rows.append(ReportRow(
+                section, f"{explainer}: share of test maps without positive mass (CCE / heatmap)",
+                thesis="not reported (NaN maps were dropped)",
+                ours=f"{empty['cce']:.3f} / {empty['heatmap']:.3f}",
+                note="models with a class of only empty maps have no overlap score"))
             rows.append(ReportRow(
                 section, f"{explainer} mass inside the heart (CCE vs heatmap loss)",
                 thesis=thesis,

@@ -250,11 +250,21 @@ class ExperimentResults:
         wide = scores.pivot_table(index="model_id", columns=["explainer", "region"],
                                   values="value", aggfunc="first", dropna=False)
         wide.columns = [f"{e}_{r}" for e, r in wide.columns]
-        return self.models.merge(wide, left_on="model_id", right_index=True, how="left")
+        # Share of maps without positive mass, per explainer (column <explainer>_empty).
+        empty = self.metrics[(self.metrics["metric"] == "empty_maps")
+                             & (self.metrics["class_name"] == "all")]
+        empty = empty.assign(share=empty["value"] / empty["n"]).pivot_table(
+            index="model_id", columns="explainer", values="share", aggfunc="first")
+        empty.columns = [f"{e}_empty" for e in empty.columns]
+        return (self.models.merge(wide, left_on="model_id", right_index=True, how="left")
+                .merge(empty, left_on="model_id", right_index=True, how="left"))
 
     def scores(self, protocol: str, explainer: str, region: str,
                selected_only: bool = True) -> dict[str, np.ndarray]:
-        """Group → model-level overlap scores (selected models; NaN kept)."""
+        """Group → model-level overlap scores (selected models; NaN kept).
+
+        ``region="empty"`` gives each model's share of maps without positive mass instead.
+        """
         table = self.overlap_table()
         column = f"{explainer}_{region}"
         out = {}
@@ -268,7 +278,8 @@ class ExperimentResults:
     def comparisons(self, protocol: str) -> dict[str, dict[str, dict[str, Any]]]:
         """``explainer → region →`` the CCE-vs-heatmap comparison of model-level overlaps.
 
-        Each entry holds ``result`` (a :class:`~heatmaploss.stats.GroupComparison`, CCE first,
+        Region ``empty`` compares the share of maps without positive mass. Each entry holds
+        ``result`` (a :class:`~heatmaploss.stats.GroupComparison`, CCE first,
         or ``None`` with ``error`` saying why: too few models, constant scores),
         ``n_dropped_nan`` (models left out because a class had only empty maps) and ``p_holm``
         (Holm-adjusted over this protocol's family of comparisons).
@@ -278,7 +289,7 @@ class ExperimentResults:
         out: dict[str, dict[str, dict[str, Any]]] = {}
         family = []
         for explainer in EXPLAINERS:
-            for region in COMPARED_REGIONS[self.experiment]:
+            for region in COMPARED_REGIONS[self.experiment] + ("empty",):
                 groups = self.scores(protocol, explainer, region)
                 cce, heatmap = (v[~np.isnan(v)] for v in groups.values())
                 entry: dict[str, Any] = {
@@ -307,8 +318,7 @@ class ExperimentResults:
                                  & (self.metrics["class_name"] != "all")
                                  & self.metrics["model_id"].isin(chosen["model_id"])]
         if not per_class.empty:
-            by_class = (per_class.merge(chosen[["model_id", "protocol", "group"]], on="model_id")
-                        .pivot_table(index=["protocol", "group"], columns="class_name",
+            by_class = (per_class.pivot_table(index=["protocol", "group"], columns="class_name",
                                      values="value", aggfunc="mean"))
             table = table.join(by_class.add_prefix("acc_"))
         return table

@@ -220,8 +220,9 @@ PROFILES: dict[str, Profile] = {
         data=DataSizes(n_train_per_class=500, n_val_per_class=150, n_test_per_class=500,
                        n_calibration_per_class=2500, chunk_size=500),
         experiments=ExperimentSettings(
-            backbone="small_cnn", trials_per_group=8, epochs=6, batch_size=32,
-            protocols=("controlled",), early_stopping_patience=2, eval_batch_size=100),
+            backbone="small_cnn", trials_per_group=8, epochs=3, batch_size=32,
+            protocols=("controlled",), early_stopping_patience=1, eval_batch_size=100,
+            n_train_per_class=150, n_val_per_class=50, n_test_per_class=250),
         beyond=BeyondSettings(
             backbone="small_cnn", rho=1.0, n_train_per_class=100, n_val_per_class=25,
             n_test_per_class=50, epochs=3, batch_size=32, n_models_main=8,
