@@ -243,5 +243,5 @@ def metric_rows(evaluation: dict[str, pd.DataFrame]) -> list[dict]:
     return rows
 
 
-__all__ = ["DATASET", "EXPLAINERS", "MEASURABLE_REGIONS", "REGIONS", "evaluate_model", "metric_rows",
-           "region_fractions"]
+__all__ = ["DATASET", "EXPLAINERS", "MEASURABLE_REGIONS", "REGIONS", "evaluate_model",
+           "metric_rows", "region_fractions"]
