@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from heatmaploss import beyond, beyond_analysis, beyond_figures, synthetic
+from heatmaploss import beyond, beyond_analysis, beyond_figures, beyond_run, synthetic
 from heatmaploss.profiles import get_profile
 
 
@@ -178,14 +178,14 @@ def test_pipeline_records_every_model(tmp_path):
     settings = dataclasses.replace(smoke.beyond, n_models_main=1, n_train_per_class=8,
                                    n_val_per_class=4, n_test_per_class=4)
     profile = dataclasses.replace(smoke, beyond=settings)
-    models = beyond.run_chapter(profile, 0, tmp_path, conditions=("main",), progress=False)
+    models = beyond_run.run_chapter(profile, 0, tmp_path, conditions=("main",), progress=False)
     assert sorted(models["group"]) == ["cce", "gradcam", "hirescam", "saliency"]
     for column in ("acc_matched", "acc_shuffled", "acc_absent", "worst_shuffled",
                    "mass_hirescam_decoy_marker", "mass_saliency_heart"):
         assert column in models and models[column].notna().any(), column
     assert (models["acc_shuffled"].between(0, 1)).all()
     # A second run reuses the registry: nothing retrained, nothing duplicated.
-    again = beyond.run_chapter(profile, 0, tmp_path, conditions=("main",), progress=False)
+    again = beyond_run.run_chapter(profile, 0, tmp_path, conditions=("main",), progress=False)
     assert sorted(again["model_id"]) == sorted(models["model_id"])
 
 
