@@ -24,6 +24,8 @@ import pandas as pd
 
 EXPLAINERS = ("hirescam", "gradcam", "saliency")
 REGIONS = ("heart", "sex_marker", "fat")
+#: Regions that may be measured: the default ones and the decoy chapter's class-coded marker.
+MEASURABLE_REGIONS = REGIONS + ("decoy_marker",)
 DATASET = "test"
 
 
@@ -143,8 +145,9 @@ def evaluate_model(model: Any, experiment: int, n_per_class: int, seed: int, *,
         seed: test-set seed.
         chunk_size: images generated and held in memory at once.
         batch_size: images per attribution batch.
-        explainers: attribution methods to evaluate (subset of ``EXPLAINERS``).
-        regions: regions to measure (subset of ``REGIONS``).
+        explainers: attribution methods to evaluate (subset of ``EXPLAINERS``; empty for
+            accuracy only).
+        regions: regions to measure (subset of ``MEASURABLE_REGIONS``).
         class_source: explain the ``predicted`` class (thesis) or the ``true`` class.
         data_options: extra options of ``synthetic.iter_batches``.
         progress: show a progress bar over chunks.
@@ -161,9 +164,10 @@ def evaluate_model(model: Any, experiment: int, n_per_class: int, seed: int, *,
     from .models import preprocess_images
 
     for name, values, allowed in (("explainer", explainers, EXPLAINERS),
-                                  ("region", regions, REGIONS)):
+                                  ("region", regions, MEASURABLE_REGIONS)):
         bad = [v for v in values if v not in allowed]
-        if bad or not values:
+        # No explainer at all is allowed: accuracy only (e.g. intervention test sets).
+        if bad or (not values and name == "region"):
             raise ValueError(f"{name}s {list(values)!r}: allowed {', '.join(allowed)}")
     if class_source not in ("predicted", "true"):
         raise ValueError(f"class_source={class_source!r}: allowed predicted, true")
@@ -214,7 +218,9 @@ def evaluate_model(model: Any, experiment: int, n_per_class: int, seed: int, *,
             overlap_rows.append({"explainer": method, "region": region, "class_name": "all",
                                  "value": float(np.mean(means[:, r])),
                                  "n": int(acc.valid.sum()), "n_empty": int(acc.empty.sum())})
-    return {"accuracy": pd.DataFrame(accuracy_rows), "overlap": pd.DataFrame(overlap_rows)}
+    overlap = pd.DataFrame(overlap_rows, columns=["explainer", "region", "class_name", "value",
+                                                  "n", "n_empty"])
+    return {"accuracy": pd.DataFrame(accuracy_rows), "overlap": overlap}
 
 
 def metric_rows(evaluation: dict[str, pd.DataFrame]) -> list[dict]:
@@ -237,5 +243,5 @@ def metric_rows(evaluation: dict[str, pd.DataFrame]) -> list[dict]:
     return rows
 
 
-__all__ = ["DATASET", "EXPLAINERS", "REGIONS", "evaluate_model", "metric_rows",
-           "region_fractions"]
+__all__ = ["DATASET", "EXPLAINERS", "MEASURABLE_REGIONS", "REGIONS", "evaluate_model",
+           "metric_rows", "region_fractions"]

@@ -148,6 +148,91 @@ class ExperimentSettings:
                 raise ValueError(f"{name}={value!r}: must be a positive integer or None")
 
 
+#: The comparisons of chapter 06 (defined here so that profiles can choose among them).
+BEYOND_CONDITIONS = ("main", "penalty", "adaptive", "lambda", "remedy", "difficulty",
+                     "small_train")
+
+
+@dataclass(frozen=True)
+class BeyondSettings:
+    """Sizes of the beyond-the-thesis chapter (decoy shortcut, methods, penalties, λ, hardness).
+
+    Attributes:
+        backbone: ``small_cnn`` (CPU profiles) or ``vgg16``.
+        rho: agreement of the decoy marker with the label in training and validation.
+        n_train_per_class, n_val_per_class, n_test_per_class: images per class.
+        epochs: training epochs per model.
+        batch_size: images per training step.
+        n_models_main: models per group in the main comparison (cross-entropy vs every
+            attribution method in the loss).
+        n_models_secondary: models per group in the secondary comparisons (penalty forms,
+            adaptive weighting, harder tasks).
+        n_lambda_trials: trials of the joint (learning rate, λ) search.
+        lr_range: log-uniform learning-rate range of every search.
+        lambda_range: log-uniform range of the searched heatmap weight λ.
+        heatmap_weight: the fixed λ of the ``thesis`` and ``outside_fraction`` penalties
+            (both lie in [0, 1]).
+        l2_weight: the fixed λ of the ``l2`` penalty (squared attributions: another scale).
+        secondary_method: the attribution method of the harder-task comparisons.
+        adaptive_methods: methods trained with the adaptive weight.
+        lambda_methods: methods whose λ is searched with the learning rate.
+        remedy_methods: CAM methods also trained with the map of an earlier, higher-resolution
+            layer in the loss.
+        conditions: the comparisons chapter 06 runs by default (``heatmaploss.beyond``'s
+            ``CONDITIONS``); others can be asked for with the notebook's ``conditions``.
+        difficulties: generator ``difficulty`` values of the harder-task sweep.
+        small_train_per_class: the reduced training-set size of the harder-task sweep.
+    """
+
+    backbone: str
+    rho: float
+    n_train_per_class: int
+    n_val_per_class: int
+    n_test_per_class: int
+    epochs: int
+    batch_size: int
+    n_models_main: int
+    n_models_secondary: int
+    n_lambda_trials: int
+    lr_range: tuple[float, float]
+    lambda_range: tuple[float, float]
+    heatmap_weight: float
+    l2_weight: float
+    difficulties: tuple[float, ...]
+    small_train_per_class: int
+    secondary_method: str = "hirescam"
+    adaptive_methods: tuple[str, ...] = ("hirescam", "saliency")
+    lambda_methods: tuple[str, ...] = ("hirescam", "saliency")
+    remedy_methods: tuple[str, ...] = ("hirescam", "gradcam")
+    conditions: tuple[str, ...] = BEYOND_CONDITIONS
+
+    def __post_init__(self) -> None:
+        if self.backbone not in ("small_cnn", "vgg16"):
+            raise ValueError(f"backbone={self.backbone!r}: allowed small_cnn, vgg16")
+        if not 0.0 <= self.rho <= 1.0:
+            raise ValueError(f"rho={self.rho!r}: must lie in [0, 1]")
+        for name in ("n_train_per_class", "n_val_per_class", "n_test_per_class", "epochs",
+                     "batch_size", "n_models_main", "n_models_secondary", "n_lambda_trials",
+                     "small_train_per_class"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"beyond.{name}={value!r}: must be a positive integer")
+        for name in ("lr_range", "lambda_range"):
+            low, high = getattr(self, name)
+            if not 0 < low < high:
+                raise ValueError(f"beyond.{name}={(low, high)!r}: need 0 < low < high")
+        methods = ("hirescam", "gradcam", "saliency")
+        for method in (self.secondary_method, *self.adaptive_methods, *self.lambda_methods,
+                       *self.remedy_methods):
+            if method not in methods:
+                raise ValueError(f"beyond method {method!r}: allowed {', '.join(methods)}")
+        if "main" not in self.conditions or not set(self.conditions) <= set(BEYOND_CONDITIONS):
+            raise ValueError(f"conditions={self.conditions!r}: must include main; allowed "
+                             f"{', '.join(BEYOND_CONDITIONS)}")
+        if not all(0.0 <= d <= 1.0 for d in self.difficulties):
+            raise ValueError(f"difficulties={self.difficulties!r}: each must lie in [0, 1]")
+
+
 @dataclass(frozen=True)
 class Profile:
     """All settings of one run profile.
@@ -158,6 +243,7 @@ class Profile:
         experiments: model-search sizes of experiments 1 and 2.
         acdc: ACDC chapter sizes.
         description: one line for ``run_all.py --list``.
+        beyond: sizes of the beyond-the-thesis chapter (06).
     """
 
     name: str
@@ -165,6 +251,7 @@ class Profile:
     experiments: ExperimentSettings
     acdc: AcdcSettings
     description: str = ""
+    beyond: BeyondSettings | None = None
 
 
 PROFILES: dict[str, Profile] = {
@@ -184,6 +271,14 @@ PROFILES: dict[str, Profile] = {
             classifier_epochs=1, classifier_batch_size=4, classifier_learning_rate=1e-3,
             classifier_dense_units=16, classifier_dropout=0.5, classifier_seeds=1,
             heatmap_weight=1.0),
+        beyond=BeyondSettings(
+            backbone="small_cnn", rho=1.0, n_train_per_class=16, n_val_per_class=8,
+            n_test_per_class=8, epochs=1, batch_size=16, n_models_main=1,
+            n_models_secondary=1, n_lambda_trials=2, lr_range=(3e-4, 3e-3),
+            lambda_range=(0.1, 30.0), heatmap_weight=3.0, l2_weight=1e4, difficulties=(0.8,),
+            small_train_per_class=8, secondary_method="hirescam",
+            adaptive_methods=("saliency",), lambda_methods=("hirescam",),
+            remedy_methods=("gradcam",)),
     ),
     "quick": Profile(
         name="quick",
@@ -201,6 +296,16 @@ PROFILES: dict[str, Profile] = {
             classifier_epochs=6, classifier_batch_size=8, classifier_learning_rate=1e-4,
             classifier_dense_units=64, classifier_dropout=0.5, classifier_seeds=2,
             heatmap_weight=1.0),
+        beyond=BeyondSettings(
+            backbone="small_cnn", rho=1.0, n_train_per_class=100, n_val_per_class=25,
+            n_test_per_class=50, epochs=3, batch_size=32, n_models_main=8,
+            n_models_secondary=2, n_lambda_trials=4, lr_range=(3e-4, 3e-3),
+            lambda_range=(0.1, 30.0), heatmap_weight=3.0, l2_weight=1e4, difficulties=(0.8,),
+            small_train_per_class=40, secondary_method="hirescam",
+            adaptive_methods=("saliency",), lambda_methods=("hirescam",),
+            remedy_methods=("hirescam", "gradcam"),
+            # The harder-task sweep (8 more models) runs on request: conditions=... .
+            conditions=("main", "penalty", "adaptive", "lambda", "remedy")),
     ),
     "thesis": Profile(
         name="thesis",
@@ -218,6 +323,13 @@ PROFILES: dict[str, Profile] = {
             classifier_epochs=30, classifier_batch_size=4, classifier_learning_rate=1e-4,
             classifier_dense_units=512, classifier_dropout=0.5, classifier_seeds=5,
             heatmap_weight=1.0),
+        beyond=BeyondSettings(
+            backbone="vgg16", rho=1.0, n_train_per_class=2500, n_val_per_class=750,
+            n_test_per_class=2500, epochs=6, batch_size=32, n_models_main=10,
+            n_models_secondary=5, n_lambda_trials=10, lr_range=(5e-6, 1e-3),
+            lambda_range=(0.01, 100.0), heatmap_weight=1.0, l2_weight=1e4,
+            difficulties=(0.5, 0.8), small_train_per_class=250,
+            lambda_methods=("hirescam", "saliency")),
     ),
 }
 
@@ -236,5 +348,5 @@ def get_profile(name: str) -> Profile:
         ) from None
 
 
-__all__ = ["PROFILE_NAMES", "PROFILES", "AcdcSettings", "DataSizes", "ExperimentSettings",
-           "Profile", "get_profile"]
+__all__ = ["BEYOND_CONDITIONS", "PROFILE_NAMES", "PROFILES", "AcdcSettings", "BeyondSettings",
+           "DataSizes", "ExperimentSettings", "Profile", "get_profile"]

@@ -163,6 +163,7 @@ def run_search(
     record: Callable[[dict], None],
     save_model: Callable[[Any, Path], None] | None = None,
     progress: bool = True,
+    hyperparameters: Callable[[Any], dict] | None = None,
 ) -> list[str]:
     """Run (or continue) one group's learning-rate search.
 
@@ -179,6 +180,10 @@ def run_search(
             (search key, trial id).
         save_model: ``save_model(model, path)``; default ``model.save(path)``.
         progress: show a progress bar over trials.
+        hyperparameters: optional ``hyperparameters(hp)`` → ``{name: value}`` declaring more
+            searched hyperparameters on Keras Tuner's ``hp`` (e.g. the heatmap weight); they
+            are passed to ``build_model`` as keyword arguments and recorded under
+            ``"hyperparameters"``.
 
     Returns:
         Trial ids of this search's completed trials.
@@ -197,7 +202,8 @@ def run_search(
 
         def build(self, hp):
             lr = hp.Float("learning_rate", recipe.lr_min, recipe.lr_max, sampling="log")
-            return build_model(recipe, lr)
+            extra = hyperparameters(hp) if hyperparameters else {}
+            return build_model(recipe, lr, **extra)
 
     bar = tqdm(total=spec.max_trials, desc=spec.key, unit="trial", disable=not progress,
                leave=False)
@@ -247,6 +253,7 @@ def run_search(
                 "experiment": spec.experiment, "protocol": spec.protocol,
                 "group": recipe.group, "profile": spec.profile, "trial_id": trial.trial_id,
                 "learning_rate": lr, "seed": spec.seed, "trial_seed": trial_seed,
+                "hyperparameters": dict(trial.hyperparameters.values),
                 "recipe": recipe.as_dict(), "epochs_run": len(history.get("loss", [])),
                 "best_epoch": best + 1, "train_seconds": seconds,
                 "validation": best_metrics, "history": history,
