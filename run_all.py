@@ -123,6 +123,19 @@ def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
     return chosen
 
 
+def check_database(results: Path) -> None:
+    """Open the results database once before any notebook runs, so that a bad
+    ``$HEATMAPLOSS_DATABASE_URL`` or a registry file that is not a database stops the run at
+    once with the registry's one-line message instead of inside a notebook."""
+    from heatmaploss.database import RegistryError
+    from heatmaploss.registry import Registry
+
+    try:
+        Registry(results_dir=results).close()
+    except (RegistryError, ValueError) as exc:
+        raise RunAllError(str(exc)) from None
+
+
 def describe_failure(exc: Exception, notebook: Path, output: Path) -> str:
     """One line naming the notebook, the failing cell and the error."""
     cell = getattr(exc, "exec_count", None)
@@ -221,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         if not os.access(results, os.W_OK):
             raise RunAllError(f"--results-dir {args.results_dir!r}: {results} is not writable; "
                               "choose a writable folder")
+        check_database(results)
 
         plans = []
         declared_anywhere: set[str] = set()

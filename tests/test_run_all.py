@@ -82,3 +82,18 @@ def test_runs_skips_and_reports_failures(chapters, tmp_path):
     executed = res / "smoke" / "notebooks" / "02_second.ipynb"
     assert "boom" in executed.read_text(), "the failing notebook keeps its traceback"
     assert not list((res / "smoke" / "notebooks").glob(".*.running.ipynb"))
+
+
+def test_bad_database_stops_before_any_notebook(chapters, tmp_path, capsys, monkeypatch):
+    results = tmp_path / "r" / "quick"
+    results.mkdir(parents=True)
+    (results / "registry.sqlite").write_text("not a database")
+    code = run_all.main(["--notebooks-dir", str(chapters), "--results-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and "is not an SQLite database" in err and err.count("\n") == 1, err
+    assert (results / "registry.sqlite").read_text() == "not a database", "left untouched"
+
+    monkeypatch.setenv("HEATMAPLOSS_DATABASE_URL", "mysql://user:secret@db/results")
+    code = run_all.main(["--notebooks-dir", str(chapters), "--results-dir", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 2 and "unsupported database URL scheme 'mysql'" in err and "secret" not in err
