@@ -255,3 +255,21 @@ def test_runs_recorded_in_registry(tmp_path):
         metrics = registry.metrics(experiment="acdc_classifier")
         heat = metrics[(metrics["metric"] == "balanced_accuracy") & (metrics["dataset"] == "test")]
         assert sorted(heat["value"].tolist()) == [0.5, 0.75]
+
+
+def test_summary_part_means_per_set_and_loss():
+    import pandas as pd
+
+    from heatmaploss import acdc_experiment
+    from heatmaploss.profiles import get_profile
+
+    settings = get_profile("smoke").acdc
+    dice = pd.DataFrame({"RV": [0.9, 0.8], "MYO": [0.7, 0.8], "LV": [0.95, 0.9]})
+    dice["mean"] = dice.mean(axis=1)
+    runs = pd.DataFrame([{"loss": loss, "seed": seed, "set": "validation", "balanced_accuracy": acc + seed / 10}
+                         for loss, acc in (("cross_entropy", 0.5), ("heatmap", 0.7)) for seed in (0, 1)])
+    part = acdc_experiment.summary_part("fixture", "/data", 8, 5, settings, {"seconds": 3.0}, dice,
+                                        runs, 42.0)["acdc"]
+    assert part["classifier"]["validation/heatmap"]["balanced_accuracy"] == pytest.approx(0.75)
+    assert part["unet"]["validation_dice"]["RV"] == pytest.approx(0.85)
+    assert (part["data"], part["n_training_patients"], part["chapter_seconds"]) == ("fixture", 8, 42.0)

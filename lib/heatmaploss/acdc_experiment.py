@@ -251,5 +251,37 @@ def record_in_registry(results_dir: str | Path, profile: str, source: str, setti
     return ids
 
 
+def summary_part(source: str, root: str | Path, n_training: int, n_testing: int, settings,
+                 unet_record: dict, dice, classifiers, chapter_seconds: float) -> dict:
+    """The chapter's entry in ``summary.json`` (key ``acdc``).
+
+    Args:
+        source: ``"fixture"`` (synthetic ACDC-format data) or ``"acdc"`` (real data).
+        root: the ACDC folder read.
+        n_training, n_testing: patients per split.
+        settings: the profile's ``AcdcSettings``.
+        unet_record: :func:`train_unet`'s record (``seconds``).
+        dice: :func:`segmentation_scores` of the validation volumes.
+        classifiers: one row per classifier × evaluation set (``set``, ``loss``, ``seed``,
+            metrics), as returned by ``acdc_classifier.compare_classifiers``.
+        chapter_seconds: wall time of the whole chapter.
+
+    Returns:
+        ``{"acdc": {...}}`` with data description, U-Net Dice and time, and the classifiers'
+        mean metrics per ``<set>/<loss>``.
+    """
+    means = classifiers.groupby(["set", "loss"]).mean(numeric_only=True).drop(columns="seed")
+    return {"acdc": {
+        "data": source, "root": str(root), "n_training_patients": n_training,
+        "n_testing_patients": n_testing, "box": settings.box,
+        "target_spacing": settings.target_spacing,
+        "unet": {"seconds": unet_record["seconds"], "epochs": settings.unet_epochs,
+                 "validation_dice": dice[["RV", "MYO", "LV", "mean"]].mean().to_dict()},
+        "classifier": {f"{s}/{l}": row for (s, l), row in means.to_dict("index").items()},
+        "chapter_seconds": chapter_seconds,
+    }}
+
+
 __all__ = ["AcdcArrays", "augmented", "load_finished", "predict_labels", "prepare_arrays",
-           "record_in_registry", "save_finished", "segmentation_scores", "train_unet", "unet_settings"]
+           "record_in_registry", "save_finished", "segmentation_scores", "summary_part", "train_unet",
+           "unet_settings"]
