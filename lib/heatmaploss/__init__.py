@@ -4,7 +4,7 @@ Train classifiers with a feature-attribution map (HiResCAM, Grad-CAM, saliency) 
 loss, and regenerate every figure and statistic of the 2022 thesis that introduced the idea.
 
 Submodules are imported on demand so that the TensorFlow-free parts (``stats``, ``plots``,
-``registry``, ``reanalysis``) load without TensorFlow.
+``registry``, ``reanalysis``, ``report``, ``claims``, ``synthetic``) load without TensorFlow.
 """
 
 __version__ = "0.1.0"
