@@ -28,11 +28,8 @@ import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(REPO_ROOT / "lib"))  # lets a plain checkout run without installing
-
-from heatmaploss import io, paths  # noqa: E402
-from heatmaploss.profiles import PROFILE_NAMES, PROFILES  # noqa: E402
+from heatmaploss.project import files, paths
+from heatmaploss.project.profiles import PROFILE_NAMES, PROFILES
 
 DEFAULT_PROFILE = "quick"
 #: Parameters every notebook takes; run_all.py sets them itself.
@@ -127,8 +124,7 @@ def check_database(results: Path) -> None:
     """Open the results database once before any notebook runs, so that a bad
     ``$HEATMAPLOSS_DATABASE_URL`` or a registry file that is not a database stops the run at
     once with the registry's one-line message instead of inside a notebook."""
-    from heatmaploss.database import RegistryError
-    from heatmaploss.registry import Registry
+    from heatmaploss.registry import Registry, RegistryError
 
     try:
         Registry(results_dir=results).close()
@@ -153,11 +149,6 @@ def run_notebook(notebook: Path, parameters: dict, output: Path, progress: bool)
     env_defaults = {"TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     for key, value in env_defaults.items():
         os.environ.setdefault(key, value)
-    # The kernel is a separate process: make it import this checkout's library even when the
-    # project is not installed (or another checkout is).
-    lib = str(REPO_ROOT / "lib")
-    if os.environ.get("PYTHONPATH", "").split(os.pathsep)[0] != lib:
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [lib, os.environ.get("PYTHONPATH")]))
     start = time.perf_counter()
     papermill.execute_notebook(
         str(notebook), str(output), parameters=parameters, kernel_name="python3",
@@ -257,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    state_path = dirs["notebooks"] / ".completed.json"
+    state_path = dirs.notebooks / ".completed.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     from tqdm.auto import tqdm
 
@@ -265,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     for nb, params in bar:
         bar.set_postfix_str(nb.stem)
         key = fingerprint(nb, params)
-        output = dirs["notebooks"] / nb.name
+        output = dirs.notebooks / nb.name
         if not args.force and state.get(nb.stem, {}).get("fingerprint") == key and output.exists():
             tqdm.write(f"skip {nb.stem}: already completed with these parameters (--force re-runs)")
             continue
@@ -280,13 +271,13 @@ def main(argv: list[str] | None = None) -> int:
                 os.replace(running, output)  # keep the traceback where the user looks
             print(f"error: {describe_failure(exc, nb, output)}", file=sys.stderr)
             state.pop(nb.stem, None)
-            io.write_json(state_path, state)
+            files.write_json(state_path, state)
             return 1
         os.replace(running, output)
         state[nb.stem] = {"fingerprint": key, "seconds": round(seconds, 1),
                           "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        io.write_json(state_path, state)
-        io.update_summary(results, {"notebooks": {nb.stem: {
+        files.write_json(state_path, state)
+        files.update_summary(results, {"notebooks": {nb.stem: {
             "status": "completed", "seconds": round(seconds, 1), "parameters": params,
             "executed_notebook": str(output.relative_to(results)),
         }}})

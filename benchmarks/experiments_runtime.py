@@ -25,7 +25,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
 
 def _step_time(model, dataset, warmup: int, repeats: int) -> float:
@@ -44,11 +43,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write the estimate here")
     args = parser.parse_args(argv)
 
-    import numpy as np
     import tensorflow as tf
 
-    from heatmaploss import evaluate, experiments, models, synthetic
-    from heatmaploss.profiles import get_profile
+    from heatmaploss import models, synthetic
+    from heatmaploss.chapters.experiments import plan, run
+    from heatmaploss.project.profiles import get_profile
+    from heatmaploss.runs import evaluate
 
     profile = get_profile(args.profile)
     out = {"profile": profile.name, "device": tf.config.list_physical_devices("GPU") and "gpu"
@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     data = synthetic.generate(1, 64, 0)
     masks = ~data.region("heart")
     evaluation_timed: dict[str, float] = {}
-    for spec in experiments.search_specs(1, profile, 0):
-        recipe = dataclasses.replace(spec.recipe, backbone_weights=None)
-        model = experiments.build_model(recipe, 1e-5)
+    for spec, recipe in plan.search_specs(1, profile, 0):
+        recipe = dataclasses.replace(recipe, backbone_weights=None)
+        model = run.build_model(recipe, 1e-5)
         batch = recipe.batch_size
         dataset = models.make_dataset(data.images, data.labels, masks, batch_size=batch,
                                       shuffle=False).repeat()

@@ -20,16 +20,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
-from heatmaploss import io, synthetic, synthetic_geometry  # noqa: E402
-from heatmaploss.synthetic import Tissue  # noqa: E402
+from heatmaploss import synthetic
+from heatmaploss.project import files
+from heatmaploss.synthetic import geometry as synthetic_geometry
+from heatmaploss.synthetic import Tissue
 
 
 def per_image_baseline(experiment: int, n_images: int, seed: int) -> None:
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"experiment {experiment}: generate is {ratio:.1f}x the per-image baseline (wall, median)")
     result = {"cpu_count": os.cpu_count(), "load_average": load, "rows": rows}
     if args.json:
-        io.write_json(args.json, result)
+        files.write_json(args.json, result)
     return result
 
 

@@ -2,8 +2,8 @@
 """Resident memory over a long search: does each trial leave memory behind?
 
 Runs one heatmap-loss search of experiment 1 (small CNN, smoke-size data by default) for
-``--trials`` consecutive trials through the project's own search code (``search.run_search``
-with the experiments chapter's model builder), and samples this process's resident set size
+``--trials`` consecutive trials through the project's own search code
+(``heatmaploss.runs.search.run_search`` with the experiments chapter's model builder), and samples this process's resident set size
 (RSS) when each trial has been recorded. Reports RSS per trial and the growth after the first
 trial (target: < 10 %).
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import gc
 import json
 import sys
@@ -22,7 +23,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,25 +38,23 @@ def main(argv: list[str] | None = None) -> int:
 
     import psutil
 
-    from heatmaploss import experiments, models, search, synthetic
-    from heatmaploss.profiles import get_profile
+    from heatmaploss.chapters.experiments import plan, run
+    from heatmaploss.pipeline import SyntheticTrainingData
+    from heatmaploss.project.paths import output_dirs
+    from heatmaploss.project.profiles import get_profile
+    from heatmaploss.runs import search
 
     base = get_profile("smoke")
     profile = dataclasses.replace(base, experiments=dataclasses.replace(
         base.experiments, trials_per_group=args.trials, epochs=args.epochs,
         n_train_per_class=args.n_per_class, n_val_per_class=max(args.n_per_class // 2, 4)))
-    spec = next(s for s in experiments.search_specs(1, profile, 0, "controlled")
-                if s.recipe.group == args.group)
-    plan = spec.data
-    train = synthetic.generate(1, plan["train"]["n_per_class"], plan["train"]["seed"])
-    val = synthetic.generate(1, plan["val"]["n_per_class"], plan["val"]["seed"])
-    recipe = spec.recipe
+    spec, recipe = next((s, r) for s, r in plan.search_specs(1, profile, 0, "controlled")
+                        if r.group == args.group)
+    data = SyntheticTrainingData(plan.data_plan(1, profile, 0))
+    data.arrays("train"), data.arrays("val")  # generated before the first sample
 
     def make_data(shuffle_seed: int):
-        return (models.make_dataset(train.images, train.labels, ~train.region("heart"),
-                                    batch_size=recipe.batch_size, shuffle=True, seed=shuffle_seed),
-                models.make_dataset(val.images, val.labels, ~val.region("heart"),
-                                    batch_size=64, shuffle=False))
+        return data(shuffle_seed, recipe.batch_size)
 
     process = psutil.Process()
     samples: list[dict] = []
@@ -70,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trial {len(samples):3d}  RSS {samples[-1]['rss_mb']:8.1f} MB", flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
-        search.run_search(spec, experiments.build_model, make_data, tmp, record=record,
-                          save_model=experiments.save_model, progress=False)
+        search.run_search(spec, functools.partial(run.build_model, recipe), make_data,
+                          output_dirs(tmp), record=record, progress=False)
 
     first, last = samples[0]["rss_mb"], samples[-1]["rss_mb"]
     peak_after_first = max(s["rss_mb"] for s in samples[1:])

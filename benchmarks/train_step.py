@@ -29,22 +29,21 @@ import os
 import random
 import resource
 import statistics
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-import keras  # noqa: E402
+import keras
 
 tf.get_logger().setLevel("ERROR")  # four models' train steps trace once each: not a problem
 
-from heatmaploss import io, models  # noqa: E402
-from heatmaploss.losses import HeatmapLossConfig  # noqa: E402
+from heatmaploss import models
+from heatmaploss.project import files
+from heatmaploss.losses import HeatmapLossConfig
 
 VARIANTS = ("cce", "hirescam", "gradcam", "saliency")
 JSON_KEYS = ("cce_step_s", "hirescam_step_s", "gradcam_step_s", "saliency_step_s",
@@ -225,7 +224,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"s/image, ours {output['ours_per_image_s']:.4f} s/image, speedup "
           f"{output['speedup_vs_thesis_style']:.1f}x; peak RSS {output['peak_rss_mb']:.0f} MB")
     if args.json:
-        io.write_json(args.json, output)
+        files.write_json(args.json, output)
     return output
 
 

@@ -7,26 +7,23 @@ Run as a script by ``tests/test_search.py`` so that a search can be killed mid-w
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lib"))
+
+def toy_spec(max_trials: int, seed: int = 0, n: int = 64, lr_max: float = 3e-3):
+    from heatmaploss.runs.spec import Hyperparameter, SearchSpec, TrialSettings
+
+    return SearchSpec(key=f"toy-seed{seed}", experiment="exp1", protocol="controlled",
+                      group="cce", profile="smoke", seed=seed, max_trials=max_trials,
+                      training=TrialSettings(epochs=2, objective="val_loss"),
+                      space=(Hyperparameter("learning_rate", 3e-4, lr_max),),
+                      config={"model": "dense"}, data={"toy_examples": n})
 
 
-def toy_spec(max_trials: int, seed: int = 0, n: int = 64):
-    from heatmaploss import profiles, protocols, search
-
-    recipe = protocols.group_settings("controlled", "cce", profiles.get_profile("smoke").experiments)
-    recipe = dataclasses.replace(recipe, objective="val_loss", epochs=2)
-    return search.SearchSpec(experiment=1, protocol="controlled", recipe=recipe, profile="smoke",
-                             seed=seed, max_trials=max_trials, data={"toy_examples": n})
-
-
-def build_toy(recipe, learning_rate):
+def build_toy(learning_rate):
     import keras
 
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation="softmax")])
@@ -48,25 +45,21 @@ def toy_data(shuffle_seed: int, n: int = 64):
 
 def run(results: str, max_trials: int, delay: float = 0.0, seed: int = 0) -> list[str]:
     """Run the toy search, recording every trial in ``<results>/registry.sqlite``."""
-    from heatmaploss import search
+    from heatmaploss.project.paths import output_dirs
     from heatmaploss.registry import Registry
+    from heatmaploss.runs import search, study
 
     spec = toy_spec(max_trials, seed)
     with Registry(results_dir=results) as registry:
-        search_id = registry.get_or_create_search(
-            experiment="exp1", protocol=spec.protocol, group=spec.group, name=spec.key,
-            profile=spec.profile, seed=spec.seed)
+        search_id = study.register(spec, registry)
+        recorded = study.recorder(registry, search_id, spec)
 
         def record(rec: dict) -> None:
-            registry.record_model(search_id, rec["trial_id"], seed=rec["trial_seed"],
-                                  hyperparameters={"learning_rate": rec["learning_rate"]},
-                                  epochs=rec["epochs_run"], best_epoch=rec["best_epoch"],
-                                  wall_time_s=rec["train_seconds"],
-                                  val_loss=rec["validation"].get("val_loss"),
-                                  model_path=rec["model_path"])
+            recorded(rec)
             time.sleep(delay)  # widens the window in which a test kills the search
 
-        return search.run_search(spec, build_toy, toy_data, results, record, progress=False)
+        return search.run_search(spec, build_toy, toy_data, output_dirs(results), record,
+                                 progress=False)
 
 
 if __name__ == "__main__":

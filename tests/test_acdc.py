@@ -8,9 +8,9 @@ import shutil
 import nibabel as nib
 import numpy as np
 import pytest
-
-from heatmaploss import acdc, acdc_fixture
-from heatmaploss.acdc_preprocess import Augmentation, augment_pair, preprocess_pair
+from heatmaploss import acdc
+from heatmaploss.acdc import fixture as acdc_fixture
+from heatmaploss.acdc.preprocess import Augmentation, augment_pair, preprocess_pair
 
 INFO_RE = re.compile(r"ED: \d+\nES: \d+\n(Group: (NOR|MINF|DCM|HCM|RV)\n)?Height: \d+\.\d\n"
                      r"NbFrame: \d+\nWeight: \d+\.\d\n")
@@ -230,46 +230,58 @@ def test_augmentation_keeps_alignment_and_is_seeded(training):
     assert 0.02 < float(np.std(noisy - img)) < 0.1
 
 
-def test_runs_recorded_in_registry(tmp_path):
-    import pandas as pd
+def _classifier_registry(results):
+    """A registry with two losses x two seeds of recorded classifiers (no training)."""
+    from heatmaploss.chapters.acdc import analysis
+    from heatmaploss.registry import Registry
 
-    from heatmaploss import acdc_experiment
-    from heatmaploss.profiles import get_profile
+    ids = {}
+    with Registry(results_dir=results) as registry:
+        for loss, acc in (("cce", 0.5), ("heatmap", 0.7)):
+            search = registry.get_or_create_search(
+                experiment="acdc_classifier", protocol="controlled", group=loss,
+                name=f"acdc-classifier-{loss}", profile="smoke")
+            for seed in (0, 1):
+                registry.record_model(
+                    search, str(seed), seed=seed, epochs=1, wall_time_s=3.0,
+                    test_accuracy=acc + seed / 10, model_path=f"models/{loss}_{seed}.keras",
+                    metrics=[{"dataset": name, "metric": metric, "value": acc + seed / 10}
+                             for name in ("validation", "test")
+                             for metric in analysis.CLASSIFIER_METRICS])
+            ids[loss] = search
+    return ids
+
+
+def test_classifier_table_reads_every_model_set_and_metric(tmp_path):
+    from heatmaploss.chapters.acdc import analysis
+    from heatmaploss.registry import Registry
+
+    ids = _classifier_registry(tmp_path)
+    with Registry(results_dir=tmp_path) as registry:
+        table = analysis.classifier_table(registry, ids)
+    assert len(table) == 8  # 2 losses x 2 seeds x 2 sets
+    heat = table[(table["loss"] == "heatmap") & (table["set"] == "test")]
+    assert sorted(heat["balanced_accuracy"]) == pytest.approx([0.7, 0.8])
+    assert set(table["model_path"]) == {f"models/{l}_{s}.keras" for l in ("cce", "heatmap")
+                                        for s in (0, 1)}
+
+
+def test_summary_part_means_per_set_and_loss(tmp_path):
+    from types import SimpleNamespace
+
+    import pandas as pd
+    from heatmaploss.chapters.acdc import analysis
+    from heatmaploss.project.profiles import get_profile
     from heatmaploss.registry import Registry
 
     settings = get_profile("smoke").acdc
     dice = pd.DataFrame({"RV": [0.9, 0.8], "MYO": [0.7, 0.8], "LV": [0.95, 0.9]})
     dice["mean"] = dice.mean(axis=1)
-    unet = {"config": {"seed": 0}, "seconds": 12.5}
-    runs = pd.DataFrame([
-        {"loss": loss, "seed": 0, "set": name, "seconds": 3.0, "epochs": 1,
-         "balanced_accuracy": acc, "patient_balanced_accuracy": acc, "heart_fraction": 0.4,
-         "empty_maps": 0.0}
-        for loss, acc in (("cross_entropy", 0.5), ("heatmap", 0.75)) for name in ("validation", "test")])
-    ids = acdc_experiment.record_in_registry(tmp_path, "smoke", "fixture", settings, unet, dice, runs)
-    again = acdc_experiment.record_in_registry(tmp_path, "smoke", "fixture", settings, unet, dice, runs)
-    assert len(ids) == 3 and ids == again  # upserts, no duplicates
     with Registry(results_dir=tmp_path) as registry:
-        models = registry.models(profile="smoke")
-        assert sorted(models["wall_time_s"].tolist()) == [3.0, 3.0, 12.5]
-        metrics = registry.metrics(experiment="acdc_classifier")
-        heat = metrics[(metrics["metric"] == "balanced_accuracy") & (metrics["dataset"] == "test")]
-        assert sorted(heat["value"].tolist()) == [0.5, 0.75]
-
-
-def test_summary_part_means_per_set_and_loss():
-    import pandas as pd
-
-    from heatmaploss import acdc_experiment
-    from heatmaploss.profiles import get_profile
-
-    settings = get_profile("smoke").acdc
-    dice = pd.DataFrame({"RV": [0.9, 0.8], "MYO": [0.7, 0.8], "LV": [0.95, 0.9]})
-    dice["mean"] = dice.mean(axis=1)
-    runs = pd.DataFrame([{"loss": loss, "seed": seed, "set": "validation", "balanced_accuracy": acc + seed / 10}
-                         for loss, acc in (("cross_entropy", 0.5), ("heatmap", 0.7)) for seed in (0, 1)])
-    part = acdc_experiment.summary_part("fixture", "/data", 8, 5, settings, {"seconds": 3.0}, dice,
-                                        runs, 42.0)["acdc"]
+        table = analysis.classifier_table(registry, _classifier_registry(tmp_path))
+    data = SimpleNamespace(source="fixture", root="/data", training=[0] * 8, testing=[0] * 5)
+    unet = SimpleNamespace(record={"wall_time_s": 3.0}, dice=dice)
+    part = analysis.summary_part(data, settings, unet, table, 42.0)["acdc"]
     assert part["classifier"]["validation/heatmap"]["balanced_accuracy"] == pytest.approx(0.75)
     assert part["unet"]["validation_dice"]["RV"] == pytest.approx(0.85)
     assert (part["data"], part["n_training_patients"], part["chapter_seconds"]) == ("fixture", 8, 42.0)

@@ -1,4 +1,5 @@
-"""3-D U-Net, encoder classifier and the ACDC heatmap loss: shapes and one training step each."""
+"""3-D U-Net, encoder classifier and the ACDC heatmap loss: shapes, one training step each, and
+both trained through the study runner (recorded once, not retrained on a second run)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from heatmaploss import acdc_classifier as cl  # noqa: E402
-from heatmaploss import io  # noqa: E402
-from heatmaploss import acdc_experiment as ex  # noqa: E402
-from heatmaploss import acdc_models as m  # noqa: E402
-from heatmaploss.profiles import get_profile  # noqa: E402
+from heatmaploss import project  # noqa: E402
+from heatmaploss.chapters.acdc import analysis, plan, run  # noqa: E402
+from heatmaploss.chapters.acdc import data as acdc_data  # noqa: E402
+from heatmaploss.chapters.acdc import networks as m  # noqa: E402
+from heatmaploss.project.profiles import get_profile  # noqa: E402
 
 BOX = (18, 18, 5)  # not a multiple of the pooling: exercises the internal pad/crop
 
@@ -26,18 +27,26 @@ def _toy(n=6, seed=0):
     labels[:, 3:6, 6:12, 1:4] = 1
     images = (labels[..., None] + rng.normal(0, 0.1, labels.shape + (1,))).astype(np.float32)
     groups = np.array(["NOR", "DCM", "NOR", "HCM", "RV", "MINF"][:n], dtype=object)
-    arrays = ex.AcdcArrays(images, labels, np.arange(1, n + 1), groups,
-                           np.array(["ED", "ES"] * (n // 2)))
-    return arrays
+    return acdc_data.AcdcArrays(images, labels, np.arange(1, n + 1), groups,
+                                np.array(["ED", "ES"] * (n // 2)))
+
+
+def _context(tmp_path):
+    smoke = get_profile("smoke")
+    settings = dataclasses.replace(smoke.acdc, box=BOX, unet_base_filters=2, unet_levels=3,
+                                   unet_epochs=2, unet_batch_size=3, classifier_dense_units=8,
+                                   classifier_epochs=1, classifier_batch_size=3)
+    return project.open_run(dataclasses.replace(smoke, acdc=settings), 0, str(tmp_path),
+                            progress=False)
 
 
 def test_geometry_helpers():
-    assert m.pooling_factors(4) == [(2, 2, 1), (2, 2, 1), (2, 2, 2)]
-    assert m.padded_shape((116, 116, 28), 4) == (120, 120, 28)
-    assert m.feature_grid((116, 116, 28), 4) == (15, 15, 14)
+    assert acdc_data.pooling_factors(4) == [(2, 2, 1), (2, 2, 1), (2, 2, 2)]
+    assert acdc_data.padded_shape((116, 116, 28), 4) == (120, 120, 28)
+    assert acdc_data.feature_grid((116, 116, 28), 4) == (15, 15, 14)
     mask = np.zeros((1,) + BOX, bool)
     mask[0, :2] = True
-    grid = m.mask_to_grid(mask, 3)
+    grid = acdc_data.mask_to_grid(mask, 3)
     assert grid.shape == (1, 5, 5, 3)
     # Padding: x 18 -> 20 and y 18 -> 20 (one voxel each side), z 5 -> 6 (one at the end).
     # First x cell = 1 pad + 2 mask + 1 empty row -> 0.5; edge y cells and the last z cell
@@ -64,8 +73,8 @@ def test_unet_paper_layout_and_training_step():
     after = model.evaluate(toy.images, toy.labels, verbose=0, return_dict=True)
     assert set(after) >= {"loss", "dice_rv", "dice_myo", "dice_lv"}
     assert np.isfinite(after["loss"]) and after["loss"] < first["loss"]
-    pred = ex.predict_labels(model, toy.images)
-    scores = ex.segmentation_scores(pred, toy)
+    pred = run.predict_labels(model, toy.images)
+    scores = analysis.segmentation_scores(pred, toy)
     assert list(scores.columns[-4:]) == ["RV", "MYO", "LV", "mean"] and len(scores) == 6
 
 
@@ -77,29 +86,42 @@ def test_weighted_cross_entropy_matches_numpy():
     expected = np.mean(np.array(m.CLASS_WEIGHTS)[labels] * ce)
     got = float(m.weighted_cross_entropy()(labels, logits))
     assert got == pytest.approx(expected, rel=1e-5)
-    assert m.dice_scores(labels[0], labels[0])["LV"] == 1.0
+    assert analysis.dice_scores(labels[0], labels[0])["LV"] == 1.0
 
 
-@pytest.mark.parametrize("loss", ["cross_entropy", "heatmap"])
-def test_classifier_training_step_and_evaluation(tmp_path, loss):
-    settings = dataclasses.replace(get_profile("smoke").acdc, box=BOX, unet_base_filters=2,
-                                   classifier_dense_units=8, classifier_epochs=1,
-                                   classifier_batch_size=3)
+def test_volume_batches_augment_every_epoch_and_cover_every_volume():
     toy = _toy()
-    unet = m.build_unet(BOX, base_filters=2, levels=3)
-    model, record = cl.train_classifier(toy, settings, loss, seed=1, models_dir=tmp_path, unet=unet)
-    assert np.isfinite(record["history"]["loss"]).all()
-    assert record["class_weights"] == {0: 1.5, 1: 0.75}
-    if loss == "heatmap":
-        assert 0 <= record["history"]["penalty"][0] <= 1
-    result = cl.evaluate_classifier(model, toy, levels=3)
-    assert 0 <= result["balanced_accuracy"] <= 1
-    assert result["maps"].shape == (6, 5, 5, 3) and (result["maps"] >= 0).all()
-    assert np.isnan(result["heart_fraction"]) or 0 <= result["heart_fraction"] <= 1
-    again, record2 = cl.train_classifier(toy, settings, loss, seed=1, models_dir=tmp_path, unet=unet)
-    assert record2 == io.to_jsonable(record)  # finished run reloaded, not retrained
-    assert np.allclose(again.predict_on_batch(toy.images), model.predict_on_batch(toy.images),
-                       atol=1e-5)
+    batches = run.VolumeBatches(toy, np.asarray, batch_size=4, seed=3, augment=True,
+                                shuffle=True)
+    assert len(batches) == 2
+    first = np.concatenate([batches[i][0] for i in range(len(batches))])
+    assert first.shape == toy.images.shape
+    batches.on_epoch_end()
+    second = np.concatenate([batches[i][0] for i in range(len(batches))])
+    assert not np.allclose(np.sort(first.ravel()), np.sort(second.ravel()))  # re-augmented
+    again = run.VolumeBatches(toy, np.asarray, batch_size=4, seed=3, augment=True, shuffle=True)
+    assert np.array_equal(np.concatenate([again[i][0] for i in range(2)]), first)  # seeded
+
+
+def test_unet_and_classifiers_through_the_study_runner(tmp_path):
+    ctx = _context(tmp_path)
+    toy = _toy()
+    data = run.AcdcData(tmp_path, "fixture", [], [], toy, {"validation": toy})
+    unet = run.train_unet(ctx, data)
+    assert len(unet.dice) == 6 and unet.predicted.shape == toy.labels.shape
+    assert unet.record["epochs"] == 2 and np.isfinite(unet.record["test_accuracy"])
+    table = run.train_classifiers(ctx, data, unet)
+    assert sorted(set(table["loss"])) == ["cce", "heatmap"] and len(table) == 2
+    assert table["balanced_accuracy"].between(0, 1).all()
+    assert table["empty_maps"].between(0, 1).all()
+    paths = sorted((tmp_path / "models").rglob("*.keras"))
+    stamps = [p.stat().st_mtime_ns for p in paths]
+    again = run.train_classifiers(ctx, data, run.train_unet(ctx, data))
+    assert again.drop(columns="seconds").equals(table.drop(columns="seconds"))
+    assert [p.stat().st_mtime_ns for p in paths] == stamps  # recorded models are reused
+    scores = run.classifier_scores(keras.models.load_model(tmp_path / table["model_path"][0],
+                                                           compile=False), toy, levels=3)
+    assert scores["maps"].shape == (6, 5, 5, 3) and (scores["maps"] >= 0).all()
 
 
 def test_encoder_weights_transfer():
@@ -112,9 +134,9 @@ def test_encoder_weights_transfer():
 
 def test_targets_weight_labels_and_mark_outside_heart():
     toy = _toy()
-    y = cl.classifier_targets(toy.labels, toy.diseased, {0: 1.5, 1: 0.75}, levels=3)
+    y = run.classifier_targets(toy.labels, toy.diseased, {0: 1.5, 1: 0.75}, levels=3)
     assert y["label"].tolist()[0] == [1.5, 0.0] and y["label"].tolist()[1] == [0.0, 0.75]
     assert y["mask"].shape == (6, 5, 5, 3)
     assert y["mask"].max() == 1.0 and y["mask"].min() < 0.5
     with pytest.raises(ValueError, match="loss='mse'"):
-        cl.build_acdc_classifier(get_profile("smoke").acdc, "mse", seed=0)
+        plan.classifier_spec(get_profile("smoke"), 0, "fixture", "mse", {}, "unet")

@@ -7,7 +7,6 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 import keras  # noqa: E402
-
 from heatmaploss import attribution as attr  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Beyond-the-thesis chapter: decoy test sets, group plan, adaptive weight, pipeline, outputs."""
+"""The shortcut chapter: decoy test sets, group plan, adaptive weight, pipeline, outputs."""
 
 from __future__ import annotations
 
@@ -8,17 +8,20 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
-from heatmaploss import beyond, beyond_analysis, beyond_figures, beyond_run, synthetic
-from heatmaploss.profiles import get_profile
+from heatmaploss import project, synthetic
+from heatmaploss.chapters.shortcut import analysis as beyond_analysis
+from heatmaploss.chapters.shortcut import figures as beyond_figures
+from heatmaploss.chapters.shortcut import plan as beyond
+from heatmaploss.chapters.shortcut import run as beyond_run
+from heatmaploss.names import EXPLAINERS, TEST_SETS
+from heatmaploss.project.profiles import get_profile
 
 
 def _test_sets(n_per_class: int = 40, seed: int = 3) -> dict:
     settings = get_profile("smoke").beyond
     group = beyond.DecoyGroup("cce", "main", n_models=1, n_train_per_class=4)
     plan = beyond.data_plan(group, settings, seed)
-    return {s: synthetic.generate(1, n_per_class, seed, **beyond.test_set_options(plan, s))
-            for s in beyond_analysis.TEST_SETS}
+    return {s: synthetic.generate(1, n_per_class, seed, **plan.options(s)) for s in TEST_SETS}
 
 
 def test_decoy_test_sets_behave():
@@ -45,8 +48,8 @@ def test_decoy_test_sets_behave():
 
 def test_test_set_options_reject_unknown_set():
     plan = beyond.data_plan(beyond.DecoyGroup("cce", "main", 1, 4), get_profile("smoke").beyond, 0)
-    with pytest.raises(ValueError, match="test_set"):
-        beyond.test_set_options(plan, "moved")
+    with pytest.raises(ValueError, match="decoy_set"):
+        plan.options("moved")
 
 
 def test_chapter_groups_cover_every_method_with_enough_models():
@@ -69,8 +72,8 @@ def test_chapter_groups_cover_every_method_with_enough_models():
 def test_adaptive_weight_trains_and_round_trips(tmp_path):
     keras = pytest.importorskip("keras")
     from heatmaploss import models
-    from heatmaploss.adaptive import GradientBalancedModel
     from heatmaploss.losses import HeatmapLossConfig
+    from heatmaploss.models import GradientBalancedModel
 
     data = synthetic.generate(1, 4, 0, decoy=1.0)
     config = HeatmapLossConfig(method="hirescam", weight=1.0)
@@ -115,7 +118,7 @@ def _fake_models(n: int = 4, seed: int = 0) -> pd.DataFrame:
                                 ("absent", 0.6 if shortcut else 0.95)):
             row[f"acc_{test_set}"] = value + rng.normal(0, 0.02)
             row[f"worst_{test_set}"] = row[f"acc_{test_set}"] - 0.1
-        for explainer in beyond_analysis.EXPLAINERS:
+        for explainer in EXPLAINERS:
             row[f"mass_{explainer}_decoy_marker"] = (0.2 if shortcut else 0.01) * rng.uniform(.5, 1)
             row[f"mass_{explainer}_heart"] = (0.3 if shortcut else 0.8) * rng.uniform(.8, 1)
         rows.append(row)
@@ -177,26 +180,27 @@ def test_pipeline_records_every_model(tmp_path):
     smoke = get_profile("smoke")
     settings = dataclasses.replace(smoke.beyond, n_models_main=1, n_train_per_class=8,
                                    n_val_per_class=4, n_test_per_class=4)
-    profile = dataclasses.replace(smoke, beyond=settings)
-    models = beyond_run.run_chapter(profile, 0, tmp_path, conditions=("main",), progress=False)
+    ctx = project.open_run(dataclasses.replace(smoke, beyond=settings), 0, str(tmp_path),
+                           progress=False)
+    models = beyond_run.run_chapter(ctx, conditions=("main",))
     assert sorted(models["group"]) == ["cce", "gradcam", "hirescam", "saliency"]
     for column in ("acc_matched", "acc_shuffled", "acc_absent", "worst_shuffled",
                    "mass_hirescam_decoy_marker", "mass_saliency_heart"):
         assert column in models and models[column].notna().any(), column
     assert (models["acc_shuffled"].between(0, 1)).all()
     # A second run reuses the registry: nothing retrained, nothing duplicated.
-    again = beyond_run.run_chapter(profile, 0, tmp_path, conditions=("main",), progress=False)
+    again = beyond_run.run_chapter(ctx, conditions=("main",))
     assert sorted(again["model_id"]) == sorted(models["model_id"])
 
 
 def test_cut_at_an_earlier_layer_keeps_the_function_and_saves(tmp_path):
     keras = pytest.importorskip("keras")
-    from heatmaploss import experiments, models
+    from heatmaploss import models
     from heatmaploss.losses import HeatmapLossConfig
 
     config = HeatmapLossConfig(method="gradcam", weight=1.0)
     model = models.build_model("small_cnn", heatmap=config, seed=2)
-    early, rest = beyond.cut_at(model, "conv3")
+    early, rest = models.cut_at(model, "conv3")
     cut = models.HeatmapLossModel(early, rest, heatmap=config)
     data = synthetic.generate(1, 2, 0, decoy=1.0)
     x = models.preprocess_images(data.images)
@@ -205,8 +209,8 @@ def test_cut_at_an_earlier_layer_keeps_the_function_and_saves(tmp_path):
     cut.compile(optimizer=keras.optimizers.Adam(1e-3))
     cut.fit(models.make_dataset(data.images, data.labels, ~data.region("heart"), batch_size=8),
             epochs=1, verbose=0)
-    experiments.save_model(cut, tmp_path / "cut.keras")
-    loaded = experiments.load_model(tmp_path / "cut.keras")
+    models.save_model(cut, tmp_path / "cut.keras")
+    loaded = models.load_model(tmp_path / "cut.keras")
     np.testing.assert_allclose(loaded(x).numpy(), cut(x).numpy(), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="not in the backbone"):
-        beyond.cut_at(model, "block9")
+        models.cut_at(model, "block9")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from heatmaploss import evaluate
+from heatmaploss.names import REGIONS
+from heatmaploss.runs import evaluate
 
 
 def test_region_fractions_of_hand_made_maps():
@@ -46,7 +46,7 @@ def test_streaming_evaluation_matches_per_image_computation(small_model):
     data = synthetic.generate(2, n_per_class, seed)
     x = models.preprocess_images(data.images).numpy()
     predicted = np.argmax(small_model(x).numpy(), axis=-1)
-    masks = np.stack([data.region(r) for r in evaluate.REGIONS], axis=-1)
+    masks = np.stack([data.region(r) for r in REGIONS], axis=-1)
     overlap = result["overlap"].set_index(["explainer", "region", "class_name"])
     for method in ("hirescam", "saliency"):
         maps = attribution.compute_maps(small_model, x, predicted, method, upsample_to_input=True)
@@ -56,11 +56,11 @@ def test_streaming_evaluation_matches_per_image_computation(small_model):
             rows = (data.labels == c) & ~empty
             expected = fractions[rows].mean(axis=0)
             class_means.append(expected)
-            for r, region in enumerate(evaluate.REGIONS):
+            for r, region in enumerate(REGIONS):
                 got = overlap.loc[(method, region, name)]
                 assert got["value"] == pytest.approx(expected[r], rel=1e-4, abs=1e-7)
                 assert got["n"] + got["n_empty"] == n_per_class
-        for r, region in enumerate(evaluate.REGIONS):
+        for r, region in enumerate(REGIONS):
             assert overlap.loc[(method, region, "all"), "value"] == pytest.approx(
                 np.mean([m[r] for m in class_means]), rel=1e-4, abs=1e-7)
     accuracy = result["accuracy"].set_index("class_name")["value"]
@@ -71,7 +71,6 @@ def test_streaming_evaluation_matches_per_image_computation(small_model):
 
 def test_empty_maps_are_counted_not_dropped(small_model):
     import keras
-
     from heatmaploss import models
 
     model = models.build_model("small_cnn", seed=3)

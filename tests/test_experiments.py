@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
-
-from heatmaploss import experiment_outputs, experiments, io, protocols
-from heatmaploss.evaluate import EXPLAINERS, REGIONS
-from heatmaploss.profiles import get_profile
+from heatmaploss import project
+from heatmaploss.chapters.experiments import analysis, figures
+from heatmaploss.chapters.experiments import plan as protocols
+from heatmaploss.chapters.experiments import run as experiments
+from heatmaploss.names import EXPLAINERS, REGIONS
+from heatmaploss.project import files
+from heatmaploss.project.profiles import get_profile
 
 
 def test_protocols_differ_as_specified():
@@ -32,12 +35,14 @@ def test_protocols_differ_as_specified():
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     results = tmp_path_factory.mktemp("smoke")
-    outcome = experiments.run_experiment(2, "smoke", 0, results, progress=False)
-    return results, outcome
+    ctx = project.open_run("smoke", 0, str(results), progress=False)
+    outcome = experiments.run_experiment(2, ctx)
+    return ctx, outcome
 
 
 def test_every_model_recorded_and_evaluated_once(smoke_run):
-    results, outcome = smoke_run
+    ctx, outcome = smoke_run
+    results = ctx.results
     trials = get_profile("smoke").experiments.trials_per_group
     models = outcome.models
     assert len(models) == 2 * trials
@@ -51,16 +56,17 @@ def test_every_model_recorded_and_evaluated_once(smoke_run):
             assert f"{explainer}_{region}" in overlap
     # Re-running trains and evaluates nothing again.
     before = {p: p.stat().st_mtime_ns for p in (results / "models").rglob("*.keras")}
-    again = experiments.run_experiment(2, "smoke", 0, results, progress=False)
+    again = experiments.run_experiment(2, ctx)
     assert len(again.models) == len(models)
     assert sorted(again.models["model_id"]) == sorted(models["model_id"])
     assert {p: p.stat().st_mtime_ns for p in (results / "models").rglob("*.keras")} == before
 
 
 def test_summary_contract(smoke_run):
-    results, outcome = smoke_run
-    experiment_outputs.save_statistics(outcome)
-    summary = io.read_summary(results)
+    ctx, outcome = smoke_run
+    results = ctx.results
+    analysis.save_statistics(outcome)
+    summary = files.read_summary(results)
     entry = summary["experiments"]["exp2"]["controlled"]
     for group in ("cce", "heatmap"):
         g = entry["groups"][group]
@@ -77,10 +83,11 @@ def test_summary_contract(smoke_run):
 
 
 def test_figures_and_report_rows(smoke_run):
-    results, outcome = smoke_run
-    names = experiment_outputs.save_figures(outcome)
+    ctx, outcome = smoke_run
+    results = ctx.results
+    names = figures.save_figures(outcome)
     assert "exp2_controlled_overlays_cce" in names and "exp2_controlled_overlays_heatmap" in names
     for name in names:
         assert (results / "figures" / f"{name}.png").exists()
-    written = experiment_outputs.add_report_rows(outcome)
+    written = analysis.add_report_rows(outcome)
     assert "Experiment 2, controlled protocol" in written["markdown"].read_text()

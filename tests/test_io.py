@@ -9,8 +9,7 @@ import stat
 
 import numpy as np
 import pytest
-
-from heatmaploss import io
+from heatmaploss.project import files as io
 
 
 def test_atomic_write_replaces_whole_file_and_uses_normal_permissions(tmp_path):

@@ -74,9 +74,10 @@ def _execute(base: str, token: str, kernel_id: str, code: str, timeout: float = 
         "content": {"code": code, "silent": False, "store_history": False,
                     "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
     }))
-    stdout, reply = [], None
+    stdout, reply, idle = [], None, False
     deadline = time.time() + timeout
-    while time.time() < deadline and reply is None:
+    # The reply (shell) can overtake the output (iopub): read until the kernel reports idle.
+    while time.time() < deadline and not (reply is not None and idle):
         msg = json.loads(ws.recv())
         if msg.get("parent_header", {}).get("msg_id") != msg_id:
             continue
@@ -84,6 +85,8 @@ def _execute(base: str, token: str, kernel_id: str, code: str, timeout: float = 
             stdout.append(msg["content"]["text"])
         elif msg["msg_type"] == "execute_reply":
             reply = msg["content"]
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            idle = True
     ws.close()
     assert reply is not None, "no execute_reply from the kernel"
     return "".join(stdout), reply

@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from heatmaploss.registry import Registry
 
 pytestmark = pytest.mark.slow

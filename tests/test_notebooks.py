@@ -53,6 +53,13 @@ def test_one_parameters_cell_with_plain_literals(path):
     lines = [ln for ln in _source(tagged[0]).splitlines() if ln.strip() and ":" in ln]
     assert all("#" in ln for ln in lines), f"{path.name}: every parameter needs a # comment"
     assert REQUIRED <= names, f"{path.name}: missing {REQUIRED - names}"
+    order = [stmt.target.id for stmt in tree.body]
+    assert order[:3] == ["profile", "seed", "results_dir"], f"{path.name}: starts with {order[:3]}"
+    results_dir = tree.body[2]
+    assert ast.literal_eval(results_dir.value) == "", f"{path.name}: results_dir must default to ''"
+    trains = any("chapters." in _source(c) and " run" in _source(c) for c in _code_cells(nb))
+    if trains:  # chapters that train take the registry URL and the progress switch
+        assert {"database_url", "progress"} <= names, f"{path.name}: trains without them"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -65,6 +72,17 @@ def test_thin_no_definitions(path):
             assert not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)), (
                 f"{path.name}: notebooks call the library; move definitions into lib/heatmaploss"
             )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_short_cells(path):
+    nb = json.loads(path.read_text())
+    for index, cell in enumerate(_code_cells(nb)):
+        src = _source(cell)
+        if "google.colab" in src:  # the standard install cell
+            continue
+        lines = [ln for ln in src.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+        assert len(lines) <= 20, f"{path.name} code cell {index}: {len(lines)} lines"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -11,8 +11,8 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-
-from heatmaploss import claims, plots, reanalysis, stats
+from heatmaploss import plots, reanalysis, stats
+from heatmaploss.report import claims
 
 
 def sig3(value: float) -> str:
@@ -127,7 +127,7 @@ def test_bad_arguments(trials, tmp_path):
         reanalysis.thesis_groups(1, "cam", trials=trials)
     with pytest.raises(ValueError, match="region='lungs'"):
         reanalysis.thesis_groups(1, region="lungs", trials=trials)
-    from heatmaploss import paths
+    from heatmaploss.project import paths
 
     for name in (reanalysis.TRIALS_FILE, reanalysis.SEARCHES_FILE):
         shutil.copy(paths.THESIS_DATA_DIR / name, tmp_path / name)
@@ -197,7 +197,7 @@ def test_statistics_modules_do_not_import_tensorflow(repo_root):
     import sys
 
     code = ("import sys; import heatmaploss.stats, heatmaploss.reanalysis, heatmaploss.plots, "
-            "heatmaploss.report, heatmaploss.claims; "
+            "heatmaploss.report, heatmaploss.report.claims; "
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
-    env = {"PYTHONPATH": str(repo_root / "lib"), "MPLBACKEND": "Agg", "PATH": ""}
+    env = {"MPLBACKEND": "Agg", "PATH": ""}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)

@@ -12,10 +12,13 @@ import textwrap
 
 import pandas as pd
 import pytest
-
-from heatmaploss import paths
-from heatmaploss.registry import (SCHEMA_VERSION, Registry, RegistryConflictError,
-                                  RegistryError)
+from heatmaploss.project import paths
+from heatmaploss.registry import (
+    SCHEMA_VERSION,
+    Registry,
+    RegistryConflictError,
+    RegistryError,
+)
 from registry_support import database_url, postgres_base_url  # noqa: F401  (fixtures)
 
 SEARCH = dict(experiment="exp1", protocol="controlled", group="heatmap", name="heatmap_s0",
@@ -147,7 +150,8 @@ def test_reopening_never_loses_rows_and_adds_missing_tables(tmp_path):
 def test_registry_and_provenance_never_import_tensorflow():
     code = textwrap.dedent("""
         import sys
-        from heatmaploss import provenance, registry
+        from heatmaploss import registry
+        from heatmaploss.project import provenance
         info = provenance.collect()
         assert "tensorflow" not in sys.modules, "registry imported TensorFlow"
         print(info["git_commit"], info["versions"]["tensorflow"], info["versions"]["keras-tuner"])
@@ -242,7 +246,7 @@ def test_results_dir_that_is_not_writable(tmp_path):
     code = ("from heatmaploss.registry import Registry, RegistryError\n"
             "try:\n    Registry(results_dir=%r)\n"
             "except RegistryError as exc:\n    print(exc)\n") % str(results)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    env = dict(os.environ)
     env.pop(paths.DATABASE_URL_ENV, None)
     done = subprocess.run([*prefix, sys.executable, "-c", code], capture_output=True, text=True,
                           env=env, check=True)
@@ -253,9 +257,8 @@ def test_results_dir_that_is_not_writable(tmp_path):
 
 
 def test_transient_errors_are_retried_and_others_are_not():
+    from heatmaploss.registry.engine import parse_url, retry_transient
     from sqlalchemy.exc import OperationalError
-
-    from heatmaploss.database import parse_url, retry_transient
 
     url = parse_url("sqlite:///registry.sqlite")
     calls = []

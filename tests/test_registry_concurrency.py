@@ -13,10 +13,9 @@ import queue
 import time
 
 import pytest
-from sqlalchemy import create_engine, text
-
 from heatmaploss.registry import Registry
 from registry_support import database_url  # noqa: F401  (fixture)
+from sqlalchemy import create_engine, text
 
 N_WORKERS = 8
 N_RECORDS = 500

@@ -8,8 +8,8 @@ import re
 
 import numpy as np
 import pytest
-
-from heatmaploss import io, report
+from heatmaploss import report
+from heatmaploss.project import files as io
 from heatmaploss.report import ReportRow
 
 ROWS = [

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from heatmaploss.project.paths import REPO_ROOT
 
 import run_all
 from tools.notebook import write_notebook
@@ -24,13 +25,13 @@ def _chapter(folder, name, body):
 
 def _run(*args):
     return subprocess.run([sys.executable, "run_all.py", "--no-progress", *args],
-                          cwd=run_all.REPO_ROOT, capture_output=True, text=True, timeout=600)
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
 
 
 @pytest.fixture
 def chapters(tmp_path):
     nbdir = tmp_path / "nbs"
-    _chapter(nbdir, "01_first", "from heatmaploss import io\nio.update_summary(results_dir, {'first': {'rate': rate}})")
+    _chapter(nbdir, "01_first", "from heatmaploss.project import files\nfiles.update_summary(results_dir, {'first': {'rate': rate}})")
     _chapter(nbdir, "02_second", "x = 1\nraise RuntimeError(f'boom {rate}')")
     return nbdir
 

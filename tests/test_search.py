@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -12,13 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-
-from heatmaploss import search
+import search_support
+from heatmaploss.project.paths import output_dirs
+from heatmaploss.runs import search
+from heatmaploss.runs.spec import derive_seed
 
 SUPPORT = Path(__file__).resolve().parent / "search_support.py"
-sys.path.insert(0, str(SUPPORT.parent))
-
-import search_support  # noqa: E402
 
 
 def _models(results):
@@ -29,15 +27,15 @@ def _models(results):
 
 
 def _oracle_trials(results, spec):
-    directory = search.project_dir(spec, results)
+    directory = search.project_dir(spec, output_dirs(results))
     return {json.loads(p.read_text())["trial_id"]: json.loads(p.read_text())
             for p in directory.glob("trial_*/trial.json")}
 
 
 def test_derived_seeds_are_nonzero_and_stable():
-    seeds = {search.derive_seed("oracle", i) for i in range(200)}
+    seeds = {derive_seed("oracle", i) for i in range(200)}
     assert 0 not in seeds and len(seeds) == 200
-    assert search.derive_seed("a", 1) == search.derive_seed("a", 1)
+    assert derive_seed("a", 1) == derive_seed("a", 1)
     assert search_support.toy_spec(3).tuner_seed != 0
 
 
@@ -60,12 +58,13 @@ def test_each_trial_recorded_once_and_rerun_continues(tmp_path):
 
 def test_different_settings_in_same_directory_refused(tmp_path):
     search_support.run(str(tmp_path), max_trials=2)
+    out = output_dirs(tmp_path)
     spec = search_support.toy_spec(2)
-    changed = dataclasses.replace(spec, recipe=dataclasses.replace(spec.recipe, lr_max=0.5))
-    with pytest.raises(search.SearchMismatchError, match="recipe"):
-        search.check_fingerprint(changed, tmp_path)
+    changed = search_support.toy_spec(2, lr_max=0.5)
+    with pytest.raises(search.SearchMismatchError, match="space"):
+        search.check_fingerprint(changed, out)
     other_seed = search_support.toy_spec(2, seed=5)
-    assert search.check_fingerprint(other_seed, tmp_path) != search.project_dir(spec, tmp_path)
+    assert search.check_fingerprint(other_seed, out) != search.project_dir(spec, out)
 
 
 def test_killed_search_resumes_with_every_model_recorded_once(tmp_path):

@@ -8,10 +8,8 @@ import math
 
 import numpy as np
 import pytest
-from scipy import special
-
 from heatmaploss import stats
-
+from scipy import special
 
 # --- independent reference implementations (textbook formulas, no scipy.stats) -------------
 

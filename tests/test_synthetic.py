@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from heatmaploss import synthetic, synthetic_geometry, synthetic_plots, synthetic_render
+from heatmaploss import synthetic
+from heatmaploss.chapters.synthetic_data import analysis as synthetic_analysis
+from heatmaploss.chapters.synthetic_data import figures as synthetic_figures
 from heatmaploss.synthetic import CLASSES, THESIS_FACTS, Tissue
+from heatmaploss.synthetic import geometry as synthetic_geometry
+from heatmaploss.synthetic import render as synthetic_render
 
 N_CALIBRATION = 2500  # images per class, as the issue's acceptance asks
 H, W = synthetic.IMAGE_SHAPE
@@ -15,7 +18,7 @@ H, W = synthetic.IMAGE_SHAPE
 @pytest.fixture(scope="module")
 def calibration():
     """Per-image fractions and geometry of 2,500 images per class of both experiments."""
-    return {exp: synthetic_plots.per_image_frame(exp, N_CALIBRATION, seed=100 + exp,
+    return {exp: synthetic_analysis.per_image_frame(exp, N_CALIBRATION, seed=100 + exp,
                                                  chunk_size=2000) for exp in (1, 2)}
 
 
@@ -111,7 +114,7 @@ def test_intensities(small):
 
 @pytest.mark.parametrize("exp", [1, 2])
 def test_heart_fraction_matches_thesis(calibration, exp):
-    table = synthetic_plots.fraction_table(calibration[exp])
+    table = synthetic_analysis.fraction_table(calibration[exp])
     assert table["n"].tolist() == [N_CALIBRATION] * 4
     assert table["class"].tolist() == list(CLASSES)
     # ±3 % relative (issue acceptance); our standard errors are ~0.3–0.7 % of the mean.
@@ -256,7 +259,7 @@ def test_difficulty_one_removes_class_information():
 
 
 def test_difficulty_shrinks_class_ratios_linearly():
-    half = synthetic_plots.per_image_frame(2, 400, seed=6, difficulty=0.5)
+    half = synthetic_analysis.per_image_frame(2, 400, seed=6, difficulty=0.5)
     means = half.groupby("label")[["lv_wall_thickness", "lv_cavity_radius"]].mean()
     # HCM LV wall ×2.2 and cavity ×0.4 become ×1.6 and ×0.7; DCM cavity ×1.8 becomes ×1.4.
     assert means.loc[1, "lv_wall_thickness"] / means.loc[0, "lv_wall_thickness"] == pytest.approx(1.6, rel=0.01)
@@ -268,7 +271,7 @@ def test_difficulty_shrinks_class_ratios_linearly():
 
 
 def test_fraction_table_columns(calibration):
-    table = synthetic_plots.fraction_table(calibration[1])
+    table = synthetic_analysis.fraction_table(calibration[1])
     assert {"heart", "heart_thesis", "heart_relative_error", "fat", "fat_thesis", "sex_marker",
             "sex_marker_thesis", "p_male", "p_male_thesis"} <= set(table.columns)
     assert table.loc[table["class"] == "DCM", "heart_thesis"].item() == 0.1872
@@ -278,16 +281,16 @@ def test_figures_draw(small, tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
-    from heatmaploss import io
+    from heatmaploss.project import files
 
-    fig = synthetic_plots.plot_samples(small[2], per_class=2, title="t")
+    fig = synthetic_figures.plot_samples(small[2], per_class=2, title="t")
     assert len(fig.axes) == 4 * 4
-    written = io.save_figure(fig, "samples", tmp_path)
+    written = files.save_figure(fig, "samples", tmp_path)
     assert all(p.stat().st_size > 1000 for p in written)
-    frame = synthetic_plots.per_image_frame(1, 20, seed=1)
-    assert len(synthetic_plots.plot_geometry_distributions(frame).axes) == 4
-    assert len(synthetic_plots.plot_heart_fraction_hist(frame).axes) == 1
-    outline = synthetic_plots.outline_image(small[2].segmentation[0])
+    frame = synthetic_analysis.per_image_frame(1, 20, seed=1)
+    assert len(synthetic_figures.plot_geometry_distributions(frame).axes) == 4
+    assert len(synthetic_figures.plot_heart_fraction_hist(frame).axes) == 1
+    outline = synthetic_figures.outline_image(small[2].segmentation[0])
     assert outline.shape == (H, W, 3) and outline.any()
 
 

@@ -38,8 +38,8 @@ import tensorflow as tf
 
 import keras
 
-CAM_METHODS = ("hirescam", "gradcam")
-METHODS = CAM_METHODS + ("saliency",)
+from .names import CAM_EXPLAINERS, EXPLAINERS
+
 
 # Cut models are cached per (model, layer): building a Keras sub-model is slow and a new one
 # would retrace every compiled function that uses it.
@@ -123,7 +123,7 @@ def cam_from_gradients(activations: tf.Tensor, gradients: tf.Tensor, method: str
         spatial_axes = list(range(1, len(activations.shape) - 1))
         weighted = activations * tf.reduce_mean(gradients, axis=spatial_axes, keepdims=True)
     else:
-        raise ValueError(f"method={method!r}: allowed are {CAM_METHODS}")
+        raise ValueError(f"method={method!r}: allowed are {CAM_EXPLAINERS}")
     maps = tf.reduce_sum(weighted, axis=-1)
     return tf.nn.relu(maps) if relu else maps
 
@@ -233,7 +233,7 @@ def attribution(method: str, model: keras.Model, x: tf.Tensor, class_index: tf.T
     """Dispatch to ``hirescam``, ``gradcam`` or ``saliency`` by name.
 
     Args:
-        method: one of ``METHODS``.
+        method: one of ``heatmaploss.names.EXPLAINERS``.
         model, x, class_index, layer: as in the methods.
         **kwargs: ``relu`` for CAM methods, ``absolute`` for saliency.
 
@@ -241,7 +241,7 @@ def attribution(method: str, model: keras.Model, x: tf.Tensor, class_index: tf.T
         (N, *grid) maps.
     """
     if method not in _METHOD_FUNCTIONS:
-        raise ValueError(f"method={method!r}: allowed are {METHODS}")
+        raise ValueError(f"method={method!r}: allowed are {EXPLAINERS}")
     return _METHOD_FUNCTIONS[method](model, x, class_index, layer, **kwargs)
 
 
@@ -366,8 +366,8 @@ def compute_maps(model: keras.Model, x: np.ndarray, class_index: np.ndarray, met
     Returns:
         float32 NumPy array (N, *grid) or (N, *input_grid).
     """
-    if method not in METHODS:
-        raise ValueError(f"method={method!r}: allowed are {METHODS}")
+    if method not in EXPLAINERS:
+        raise ValueError(f"method={method!r}: allowed are {EXPLAINERS}")
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r}: must be >= 1")
     x = np.asarray(x)

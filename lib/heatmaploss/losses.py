@@ -35,12 +35,11 @@ from typing import Any, Callable
 
 import tensorflow as tf
 
+from . import names
+from .names import CLASS_MODES, CLASSIFICATION_TERMS, EXPLAINERS
+
 EPSILON = 1e-6
 
-PENALTY_NAMES = ("thesis", "outside_fraction", "l2", "inside")
-METHOD_NAMES = ("hirescam", "gradcam", "saliency")
-CLASSIFICATION_NAMES = ("cce", "mse")
-CLASS_MODES = ("true", "predicted")
 
 
 def _cell_axes(maps: tf.Tensor) -> list[int]:
@@ -130,9 +129,9 @@ PENALTIES: dict[str, Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = {
 
 
 def penalty(name: str, maps: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-    """Apply the penalty called ``name`` (one of ``PENALTY_NAMES``); returns (N,)."""
+    """Apply the penalty called ``name`` (one of ``heatmaploss.names.PENALTIES``); returns (N,)."""
     if name not in PENALTIES:
-        raise ValueError(f"penalty={name!r}: allowed are {PENALTY_NAMES}")
+        raise ValueError(f"penalty={name!r}: allowed are {names.PENALTIES}")
     return PENALTIES[name](maps, mask)
 
 
@@ -163,7 +162,7 @@ def classification_loss(kind: str, labels_onehot: tf.Tensor, logits: tf.Tensor) 
         return tf.nn.softmax_cross_entropy_with_logits(labels=labels_onehot, logits=logits)
     if kind == "mse":
         return tf.reduce_mean(tf.square(tf.sigmoid(logits) - labels_onehot), axis=-1)
-    raise ValueError(f"classification={kind!r}: allowed are {CLASSIFICATION_NAMES}")
+    raise ValueError(f"classification={kind!r}: allowed are {CLASSIFICATION_TERMS}")
 
 
 def class_selection(class_index: tf.Tensor, classes: tuple[int, ...] | None) -> tf.Tensor:
@@ -220,9 +219,9 @@ class HeatmapLossConfig:
     dilate: int = 0
 
     def __post_init__(self) -> None:
-        if self.method is not None and self.method not in METHOD_NAMES:
-            raise ValueError(f"method={self.method!r}: allowed are {METHOD_NAMES} or None")
-        if self.penalty not in PENALTY_NAMES or self.penalty == "inside":
+        if self.method is not None and self.method not in EXPLAINERS:
+            raise ValueError(f"method={self.method!r}: allowed are {EXPLAINERS} or None")
+        if self.penalty not in names.PENALTIES or self.penalty == "inside":
             raise ValueError(f"penalty={self.penalty!r}: allowed are thesis, outside_fraction, "
                              f"l2 (use inside_weight for the inside term)")
         for name in ("weight", "inside_weight"):
@@ -231,9 +230,9 @@ class HeatmapLossConfig:
                 raise ValueError(f"{name}={value!r}: must be a number >= 0")
         if self.class_mode not in CLASS_MODES:
             raise ValueError(f"class_mode={self.class_mode!r}: allowed are {CLASS_MODES}")
-        if self.classification not in CLASSIFICATION_NAMES:
+        if self.classification not in CLASSIFICATION_TERMS:
             raise ValueError(f"classification={self.classification!r}: allowed are "
-                             f"{CLASSIFICATION_NAMES}")
+                             f"{CLASSIFICATION_TERMS}")
         if self.classes is not None:
             classes = tuple(self.classes)
             if not classes or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0

@@ -14,7 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-METHOD_LABELS = {"hirescam": "HiResCAM", "gradcam": "Grad-CAM", "saliency": "saliency"}
+from .names import EXPLAINER_LABELS
+
 
 
 def mass_normalise(maps: np.ndarray) -> np.ndarray:
@@ -79,7 +80,7 @@ def overlay_figure(images: np.ndarray, labels: np.ndarray, maps: dict[str, np.nd
                 artist = ax.imshow(normalised[method][i], cmap="inferno", vmin=0.0, vmax=vmax,
                                    alpha=alpha)
                 if c == 0:
-                    ax.set_title(METHOD_LABELS.get(method, method), fontsize=8)
+                    ax.set_title(EXPLAINER_LABELS.get(method, method), fontsize=8)
                 if j == 0 and k == 0:
                     ax.set_ylabel(class_names[c], fontsize=9)
     fig.suptitle(title, fontsize=10)
@@ -105,7 +106,7 @@ def model_overlays(model: Any, experiment: int, seed: int, *, title: str,
         A matplotlib Figure.
     """
     from . import attribution, synthetic
-    from .models import preprocess_images
+    from .pipeline import preprocess_images
 
     data = synthetic.generate(experiment, per_class, seed)
     order = np.argsort(data.labels, kind="stable")
@@ -118,4 +119,4 @@ def model_overlays(model: Any, experiment: int, seed: int, *, title: str,
                           per_class=per_class)
 
 
-__all__ = ["METHOD_LABELS", "mass_normalise", "model_overlays", "overlay_figure"]
+__all__ = ["mass_normalise", "model_overlays", "overlay_figure"]

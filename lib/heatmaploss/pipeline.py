@@ -6,6 +6,9 @@ Public API (stable; also importable from ``heatmaploss.models``):
   shuffle=True, seed=0, channels=3) -> tf.data.Dataset`` of ``(x, {"label", "mask"[,
   "required"]})`` batches.
 * ``preprocess_images(images, channels=3)``: uint8 grey -> float32 in [-1, 1], channels repeated.
+* ``SyntheticTrainingData(plan)``: the training and validation batches of a synthetic
+  :class:`~heatmaploss.synthetic.DataPlan` (irrelevant region = not heart), generated once,
+  on first use.
 """
 
 from __future__ import annotations
@@ -73,3 +76,35 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, masks: np.ndarray | Non
 
     return (dataset.batch(batch_size).map(convert, num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE))
+
+
+class SyntheticTrainingData:
+    """Training and validation batches of a synthetic data plan, generated on first use.
+
+    Called with a shuffle seed and a batch size it returns ``(train, validation)`` datasets in
+    the format of :func:`make_dataset`, with the not-heart region as the irrelevant mask. The
+    images are generated once (uint8 in memory) and reused by every call, and nothing is
+    generated until the first call (a search whose models are all recorded never needs them).
+
+    Args:
+        plan: a :class:`~heatmaploss.synthetic.DataPlan` (training and validation images carry
+            the decoy marker as in training when the plan has one).
+    """
+
+    def __init__(self, plan) -> None:
+        self.plan = plan
+        self._arrays: dict[str, tuple] = {}
+
+    def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(images, labels, not_heart)`` of ``train`` or ``val``."""
+        if split not in self._arrays:
+            data = self.plan.generate(split, "matched" if self.plan.decoy is not None else None)
+            self._arrays[split] = (data.images, data.labels, ~data.region("heart"))
+        return self._arrays[split]
+
+    def __call__(self, shuffle_seed: int, batch_size: int
+                 ) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+        train = make_dataset(*self.arrays("train"), batch_size=batch_size, shuffle=True,
+                             seed=shuffle_seed)
+        val = make_dataset(*self.arrays("val"), batch_size=max(batch_size, 64), shuffle=False)
+        return train, val

@@ -1,13 +1,16 @@
-"""Figures comparing groups of models (no TensorFlow).
+"""Figures comparing groups of models, and saving and showing figures (no TensorFlow).
 
-Every function takes ``groups``: a mapping from a group name (e.g. ``"CCE"``,
+Every drawing function takes ``groups``: a mapping from a group name (e.g. ``"CCE"``,
 ``"heatmap loss"``) to that group's model-level scores (or per-class score tables), plus labels,
-and returns a matplotlib Figure; save it with :func:`heatmaploss.io.save_figure`. They serve the
-thesis's published data and freshly trained models alike.
+and returns a matplotlib Figure. They serve the thesis's published data and freshly trained
+models alike. :func:`save` writes a figure as PNG + PDF and closes it; :func:`show` displays
+saved figures in a notebook.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -15,10 +18,26 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from .project import files
 from .stats import iqr_mask
 
 #: Colour-blind-safe colours, assigned to groups in order (Okabe–Ito palette).
 GROUP_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+
+
+def save(fig: Any, name: str, folder: str | os.PathLike) -> str:
+    """Save ``fig`` as ``<folder>/<name>.png`` and ``.pdf`` (atomically), close it, return ``name``."""
+    files.save_figure(fig, name, folder)
+    plt.close(fig)
+    return name
+
+
+def show(folder: str | os.PathLike, names: Sequence[str]) -> None:
+    """Display saved figures (their PNGs) in a notebook, in order."""
+    from IPython.display import Image, display
+
+    for name in names:
+        display(Image(filename=str(Path(folder) / f"{name}.png")))
 
 
 def group_colors(names: Sequence[str]) -> dict[str, str]:
@@ -199,4 +218,4 @@ def per_class_plot(per_class: Mapping[str, Any], *, title: str, ylabel: str,
 
 
 __all__ = ["GROUP_COLORS", "group_colors", "group_distributions", "overlap_histogram",
-           "per_class_plot"]
+           "per_class_plot", "save", "show"]

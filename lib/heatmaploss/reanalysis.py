@@ -15,24 +15,25 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paths
+from .names import EXPLAINER_LABELS, REGION_LABELS
+from .project import paths
 from .stats import (SHAPIRO_MIN_N, GroupComparison, UndefinedStatisticError, compare_groups,
                     comparison_table, iqr_mask)
+from .synthetic.generator import CLASSES
 
 #: Experiment number in ``thesis_searches.csv`` of each (experiment, group).
 EXPERIMENT_NUMBERS = {1: {"CCE": 11, "heatmap loss": 12}, 2: {"CCE": 21, "heatmap loss": 22}}
 GROUPS = ("CCE", "heatmap loss")
 
-#: Column infix of each explainer and region in ``thesis_trials.csv``.
-EXPLAINERS = {"hirescam": "hc", "gradcam": "gc"}
-REGIONS = {"heart": "heart", "sex_marker": "male_labels", "fat": "fat"}
+#: Column infix of each explainer and region in ``thesis_trials.csv`` (the thesis published
+#: HiResCAM and Grad-CAM scores only).
+EXPLAINER_COLUMNS = {"hirescam": "hc", "gradcam": "gc"}
+REGION_COLUMNS = {"heart": "heart", "sex_marker": "male_labels", "fat": "fat"}
 #: Column infix of a region's pixel fraction (``avg_<C>_<infix>_in_mris``).
 REGION_PIXELS = {"heart": "heart", "sex_marker": "male_label", "fat": "fat"}
-EXPLAINER_LABELS = {"hirescam": "HiResCAM", "gradcam": "Grad-CAM"}
-REGION_LABELS = {"heart": "heart", "sex_marker": "sex marker", "fat": "fat"}
 
-#: Class names in the project's index order, and their spelling in the published columns.
-CLASSES = ("NOR", "HCM", "DCM", "ARV")
+#: Spelling of each class (project order, :data:`heatmaploss.synthetic.CLASSES`) in the
+#: published columns.
 CSV_CLASS = {"NOR": "NOR", "HCM": "HCM", "DCM": "DCM", "ARV": "RV"}
 
 #: Models with validation accuracy above this were kept by the thesis.
@@ -74,12 +75,12 @@ def metric_columns(explainer: str, region: str) -> dict[str, str]:
     Returns:
         Class name (project spelling, index order) → column name.
     """
-    if explainer not in EXPLAINERS:
-        raise ValueError(f"explainer={explainer!r}: allowed {', '.join(EXPLAINERS)}")
-    if region not in REGIONS:
-        raise ValueError(f"region={region!r}: allowed {', '.join(REGIONS)}")
-    return {c: f"avg_{CSV_CLASS[c]}_fraction_of_{EXPLAINERS[explainer]}_heatmap_in_"
-               f"{REGIONS[region]}" for c in CLASSES}
+    if explainer not in EXPLAINER_COLUMNS:
+        raise ValueError(f"explainer={explainer!r}: allowed {', '.join(EXPLAINER_COLUMNS)}")
+    if region not in REGION_COLUMNS:
+        raise ValueError(f"region={region!r}: allowed {', '.join(REGION_COLUMNS)}")
+    return {c: f"avg_{CSV_CLASS[c]}_fraction_of_{EXPLAINER_COLUMNS[explainer]}_heatmap_in_"
+               f"{REGION_COLUMNS[region]}" for c in CLASSES}
 
 
 def pixel_fraction_columns(region: str) -> dict[str, str]:
@@ -146,7 +147,7 @@ def thesis_groups(experiment: int, explainer: str = "hirescam", region: str = "h
                   trials: pd.DataFrame | None = None) -> ThesisGroups:
     """Select the thesis's CCE and heatmap-loss groups and their model-level scores.
 
-    Rules (spec §5): the experiment's two experiment numbers via the search table; keep
+    Rules (``docs/thesis.md`` §5): the experiment's two experiment numbers via the search table; keep
     ``val_acc > 0.95``; drop models with any NaN class average of the metric used. A model's
     score is the unweighted mean of its four class averages.
 
@@ -348,7 +349,7 @@ def summary_entry(comparisons: dict[str, Comparison]) -> dict[str, dict]:
 
 
 __all__ = [
-    "CLASSES", "EXPERIMENT_NUMBERS", "EXPLAINERS", "GROUPS", "REGIONS", "VAL_ACC_THRESHOLD",
+    "EXPERIMENT_NUMBERS", "EXPLAINER_COLUMNS", "GROUPS", "REGION_COLUMNS", "VAL_ACC_THRESHOLD",
     "Comparison", "ThesisGroups", "accuracy_ranges", "comparisons_frame", "comparisons_to_dict",
     "filtered", "load_trials", "metric_columns",
     "per_class_long", "per_class_summary", "pixel_fraction_columns", "thesis_comparisons",

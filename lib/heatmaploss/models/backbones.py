@@ -1,0 +1,190 @@
+"""Backbones, the thesis's classifier head, and ``build_model`` (backbone + head + loss).
+
+* ``vgg16_backbone(input_shape=(105, 135, 3), weights="imagenet")`` — VGG16 up to
+  ``block5_conv3`` (6 x 8 x 512 at 105 x 135). Offline ImageNet weights raise
+  ``PretrainedWeightsUnavailable`` naming the cache file.
+* ``small_cnn_backbone(input_shape=(105, 135, 3), seed=None)`` — four 3 x 3 conv layers, last one
+  ``last_conv`` (13 x 16 x 64 at 105 x 135); fast on a 2-core CPU.
+* ``thesis_head(feature_shape, n_classes=4, pool=True, seed=None)`` — [MaxPool 2] -> Flatten
+  -> Dense(100, relu, he_uniform) -> Dense(n_classes) logits.
+* ``build_model(backbone="small_cnn", *, heatmap=None, weights=None, input_shape=...,
+  n_classes=4, frozen=False, seed=None) -> HeatmapLossModel``.
+* ``cut_at(model, layer)`` — the same classifier attributed at an earlier backbone layer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+
+from ..losses import HeatmapLossConfig
+from .heatmap_model import HeatmapLossModel
+
+VGG16_WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+VGG16_CACHE_PATH = Path("~/.keras/models") / VGG16_WEIGHTS_FILE
+THESIS_INPUT_SHAPE = (105, 135, 3)
+BACKBONES = ("vgg16", "small_cnn")
+
+
+class PretrainedWeightsUnavailable(RuntimeError):
+    """ImageNet weights could not be loaded (no cached file and no network)."""
+
+
+def vgg16_backbone(input_shape: tuple[int, ...] = THESIS_INPUT_SHAPE,
+                   weights: str | None = "imagenet") -> keras.Model:
+    """VGG16's convolutional part up to ``block5_conv3`` (the thesis's attribution layer).
+
+    Args:
+        input_shape: (H, W, 3); the thesis feeds 105 x 135 without resizing.
+        weights: ``"imagenet"`` or ``None`` (random initialisation).
+
+    Returns:
+        A functional model named ``vgg16_backbone`` whose output is ``block5_conv3``.
+
+    Raises:
+        PretrainedWeightsUnavailable: ImageNet weights are neither cached nor downloadable.
+        ValueError: bad ``weights``.
+    """
+    if weights not in ("imagenet", None):
+        raise ValueError(f"weights={weights!r}: allowed are 'imagenet' or None")
+    try:
+        vgg = keras.applications.VGG16(include_top=False, weights=weights,
+                                       input_shape=tuple(input_shape))
+    except Exception as error:  # Keras raises a bare Exception on a failed download
+        if weights is None:
+            raise
+        raise PretrainedWeightsUnavailable(
+            f"could not load VGG16 ImageNet weights ({error}). Put the file "
+            f"{VGG16_WEIGHTS_FILE} at {VGG16_CACHE_PATH} (Keras's cache, "
+            f"{VGG16_CACHE_PATH.expanduser()}), or build with weights=None, or use the "
+            f"'small_cnn' backbone.") from error
+    return keras.Model(vgg.inputs[0], vgg.get_layer("block5_conv3").output,
+                       name="vgg16_backbone")
+
+
+def small_cnn_backbone(input_shape: tuple[int, ...] = THESIS_INPUT_SHAPE,
+                       seed: int | None = None) -> keras.Model:
+    """A small VGG-style CNN for CPU profiles; its last layer ``last_conv`` is attributed.
+
+    Three conv + 2 x 2 max-pool blocks (16, 32, 64 filters) and a final 64-filter conv: at
+    105 x 135 the attributed map is 13 x 16 (the head's pooling then gives 6 x 8, as VGG16's).
+    Works for 2-D (H, W, C) and 3-D (D, H, W, C) inputs.
+
+    Args:
+        input_shape: (H, W, C) or (D, H, W, C).
+        seed: seed of the kernel initialisers.
+
+    Returns:
+        A functional model named ``small_cnn_backbone``.
+    """
+    if len(input_shape) not in (3, 4):
+        raise ValueError(f"input_shape={input_shape!r}: must be (H, W, C) or (D, H, W, C)")
+    conv = keras.layers.Conv2D if len(input_shape) == 3 else keras.layers.Conv3D
+    pool = keras.layers.MaxPooling2D if len(input_shape) == 3 else keras.layers.MaxPooling3D
+    inputs = keras.Input(tuple(input_shape))
+    hidden = inputs
+    for block, filters in enumerate((16, 32, 64), start=1):
+        hidden = conv(filters, 3, padding="same", activation="relu", name=f"conv{block}",
+                      kernel_initializer=keras.initializers.HeUniform(seed=_offset(seed, block))
+                      )(hidden)
+        hidden = pool(2, name=f"pool{block}")(hidden)
+    hidden = conv(64, 3, padding="same", activation="relu", name="last_conv",
+                  kernel_initializer=keras.initializers.HeUniform(seed=_offset(seed, 4)))(hidden)
+    return keras.Model(inputs, hidden, name="small_cnn_backbone")
+
+
+def thesis_head(feature_shape: tuple[int, ...], n_classes: int = 4, *, pool: bool = True,
+                seed: int | None = None) -> keras.Model:
+    """The thesis's classifier head on a conv map: [MaxPool] -> Flatten -> Dense(100) -> logits.
+
+    Args:
+        feature_shape: the backbone's output shape without the batch axis.
+        n_classes: number of classes (logits, no activation).
+        pool: start with a 2 x 2 (x 2) max-pool, VGG16's ``block5_pool`` (the thesis's network
+            attributed ``block5_conv3``, before that pool); axes of size 1 are not pooled.
+        seed: seed of the dense initialisers.
+
+    Returns:
+        A functional model named ``head``.
+    """
+    if n_classes < 2:
+        raise ValueError(f"n_classes={n_classes!r}: must be >= 2")
+    inputs = keras.Input(tuple(feature_shape))
+    hidden = inputs
+    if pool:
+        pooling = keras.layers.MaxPooling2D if len(feature_shape) == 3 else keras.layers.MaxPooling3D
+        # Axes already down to one cell (thin 3-D volumes) are not pooled.
+        sizes = tuple(min(2, int(size)) for size in feature_shape[:-1])
+        hidden = pooling(sizes, name="head_pool")(hidden)
+    hidden = keras.layers.Flatten(name="flatten")(hidden)
+    hidden = keras.layers.Dense(100, activation="relu", name="dense",
+                                kernel_initializer=keras.initializers.HeUniform(seed=seed))(hidden)
+    logits = keras.layers.Dense(
+        n_classes, name="logits",
+        kernel_initializer=keras.initializers.GlorotUniform(seed=_offset(seed, 1)))(hidden)
+    return keras.Model(inputs, logits, name="head")
+
+
+def _offset(seed: int | None, offset: int) -> int | None:
+    return None if seed is None else seed + offset
+
+
+def build_model(backbone: str = "small_cnn", *, heatmap: HeatmapLossConfig | dict | None = None,
+                weights: str | None = None, input_shape: tuple[int, ...] = THESIS_INPUT_SHAPE,
+                n_classes: int = 4, frozen: bool = False, seed: int | None = None
+                ) -> HeatmapLossModel:
+    """Build a ``HeatmapLossModel`` with a named backbone and the thesis head.
+
+    Args:
+        backbone: ``"vgg16"`` (attributed at ``block5_conv3``) or ``"small_cnn"``
+            (``last_conv``).
+        heatmap: the loss settings; None = cross-entropy only.
+        weights: VGG16 only: ``"imagenet"`` or None.
+        input_shape: (H, W, C) (or (D, H, W, C) for the small CNN).
+        n_classes: number of classes.
+        frozen: freeze the backbone (the thesis's CCE group); the head stays trainable.
+        seed: seeds the initialisers (and Keras's global generator, which VGG16 uses).
+
+    Returns:
+        A built, uncompiled model; compile it with an optimizer only, e.g.
+        ``model.compile(optimizer=keras.optimizers.Adam(1e-4))``.
+    """
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    if backbone == "vgg16":
+        features = vgg16_backbone(input_shape, weights=weights)
+    elif backbone == "small_cnn":
+        if weights is not None:
+            raise ValueError(f"weights={weights!r}: the small CNN has no pretrained weights")
+        features = small_cnn_backbone(input_shape, seed=seed)
+    else:
+        raise ValueError(f"backbone={backbone!r}: allowed are {BACKBONES}")
+    features.trainable = not frozen
+    head = thesis_head(tuple(features.outputs[0].shape[1:]), n_classes, seed=seed)
+    return HeatmapLossModel(features, head, heatmap=heatmap, name=f"{backbone}_classifier")
+
+
+def cut_at(model: HeatmapLossModel, layer: str) -> tuple[keras.Model, keras.Model]:
+    """Move a model's attribution point to an earlier backbone layer.
+
+    Args:
+        model: a ``HeatmapLossModel`` whose backbone is a plain chain of layers (the small
+            CNN, VGG16).
+        layer: name of a backbone layer.
+
+    Returns:
+        ``(backbone, head)``: input → ``layer`` output, and the remaining backbone layers
+        followed by the old head (same weights, same function).
+    """
+    backbone = model.backbone
+    names = [item.name for item in backbone.layers]
+    if layer not in names:
+        raise ValueError(f"layer={layer!r} is not in the backbone; available: {names}")
+    early = keras.Model(backbone.inputs[0], backbone.get_layer(layer).output,
+                        name=f"backbone_to_{layer}")
+    inputs = keras.Input(tuple(early.outputs[0].shape[1:]))
+    hidden = inputs
+    for item in backbone.layers[names.index(layer) + 1:]:
+        hidden = item(hidden)
+    return early, keras.Model(inputs, model.head(hidden), name=f"head_from_{layer}")

@@ -1,0 +1,353 @@
+"""Run profiles: the single source of sizes, epochs and trial counts.
+
+* ``smoke``  — seconds to minutes; CI runs it on every submission (checks the plumbing).
+* ``quick``  — a 2-core laptop in minutes; still shows the thesis's effects with statistics.
+* ``thesis`` — the thesis's full scale on one GPU.
+
+Each chapter reads its own section of the profile; nothing else in the project hard-codes a
+size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..names import EXPLAINERS
+
+PROFILE_NAMES = ("smoke", "quick", "thesis")
+
+
+@dataclass(frozen=True)
+class DataSizes:
+    """Synthetic-MRI dataset sizes, in images per class (4 balanced classes).
+
+    Attributes:
+        n_train_per_class: training images per class.
+        n_val_per_class: validation images per class.
+        n_test_per_class: test images per class.
+        n_calibration_per_class: images per class used by the data chapter to compare pixel
+            fractions with the thesis's published values.
+        chunk_size: images generated per chunk when streaming large sets.
+    """
+
+    n_train_per_class: int
+    n_val_per_class: int
+    n_test_per_class: int
+    n_calibration_per_class: int
+    chunk_size: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("n_train_per_class", "n_val_per_class", "n_test_per_class",
+                     "n_calibration_per_class", "chunk_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}: must be a positive integer")
+
+
+@dataclass(frozen=True)
+class AcdcSettings:
+    """ACDC chapter sizes (3-D U-Net and encoder classifier).
+
+    Attributes:
+        fixture_preset: synthetic ACDC-format fixture written when no real data is given
+            (``small`` or ``full``).
+        target_spacing: resampling voxel size (x, y, z) in mm.
+        box: centre crop/pad shape (x, y, z) after resampling.
+        unet_base_filters: filters of the first conv (32 in Baumgartner et al.).
+        unet_levels: resolution levels (4 in Baumgartner et al.).
+        unet_epochs: passes over the training volumes.
+        unet_batch_size: volumes per step (1 in Baumgartner et al.).
+        unet_learning_rate: Adam learning rate after warm-up (0.01 in Baumgartner et al.).
+        unet_warmup_steps: steps at a tenth of the learning rate.
+        unet_augment: augment the U-Net's training volumes too.
+        classifier_epochs: passes over the training volumes.
+        classifier_batch_size: volumes per step.
+        classifier_learning_rate: Adam learning rate.
+        classifier_dense_units: width of each of the two dense layers.
+        classifier_dropout: dropout after each dense layer.
+        classifier_seeds: models trained per loss.
+        heatmap_weight: weight of the heatmap term in the heatmap loss.
+    """
+
+    fixture_preset: str
+    target_spacing: tuple[float, float, float]
+    box: tuple[int, int, int]
+    unet_base_filters: int
+    unet_levels: int
+    unet_epochs: int
+    unet_batch_size: int
+    unet_learning_rate: float
+    unet_warmup_steps: int
+    unet_augment: bool
+    classifier_epochs: int
+    classifier_batch_size: int
+    classifier_learning_rate: float
+    classifier_dense_units: int
+    classifier_dropout: float
+    classifier_seeds: int
+    heatmap_weight: float
+
+    def __post_init__(self) -> None:
+        if self.fixture_preset not in ("small", "full"):
+            raise ValueError(f"fixture_preset={self.fixture_preset!r}: allowed small, full")
+        for name in ("unet_base_filters", "unet_levels", "unet_epochs", "unet_batch_size",
+                     "classifier_epochs", "classifier_batch_size", "classifier_dense_units",
+                     "classifier_seeds"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}: must be a positive integer")
+        if len(self.box) != 3 or len(self.target_spacing) != 3:
+            raise ValueError(f"box={self.box!r}, target_spacing={self.target_spacing!r}: "
+                             "need three values each")
+
+
+@dataclass(frozen=True)
+class ExperimentSettings:
+    """Sizes of the model searches of experiments 1 and 2 (notebooks 03 and 04).
+
+    Attributes:
+        backbone: ``small_cnn`` (CPU profiles) or ``vgg16``.
+        backbone_weights: ``imagenet`` or ``None`` (random initialisation); only for VGG16.
+        protocols: protocols run by default (names from ``heatmaploss.protocols``).
+        trials_per_group: Keras Tuner trials (= trained models) per group and protocol.
+        epochs: maximum epochs of the ``controlled`` protocol (early stopping may end sooner).
+        early_stopping_patience: epochs without improvement before the ``controlled``
+            protocol stops a trial.
+        thesis_epochs: epochs of the ``thesis`` protocol as ``(cce, heatmap)`` (thesis: 6, 2).
+        batch_size: training batch size of the ``controlled`` protocol.
+        thesis_batch_size: training batch size of the ``thesis`` protocol (thesis: 1).
+        eval_batch_size: images per attribution batch during evaluation.
+        n_train_per_class: training images per class (``None``: the profile's data sizes).
+        n_val_per_class: validation images per class (``None``: the profile's data sizes).
+        n_test_per_class: test images per class (``None``: the profile's data sizes).
+    """
+
+    backbone: str
+    trials_per_group: int
+    epochs: int
+    batch_size: int
+    backbone_weights: str | None = None
+    protocols: tuple[str, ...] = ("controlled",)
+    early_stopping_patience: int = 2
+    thesis_epochs: tuple[int, int] = (6, 2)
+    thesis_batch_size: int = 1
+    eval_batch_size: int = 64
+    n_train_per_class: int | None = None
+    n_val_per_class: int | None = None
+    n_test_per_class: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.backbone not in ("small_cnn", "vgg16"):
+            raise ValueError(f"backbone={self.backbone!r}: allowed small_cnn, vgg16")
+        for name in ("trials_per_group", "epochs", "batch_size", "early_stopping_patience",
+                     "thesis_batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}: must be a positive integer")
+        for name in ("n_train_per_class", "n_val_per_class", "n_test_per_class"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name}={value!r}: must be a positive integer or None")
+
+
+#: The comparisons of chapter 06 (defined here so that profiles can choose among them).
+BEYOND_CONDITIONS = ("main", "penalty", "adaptive", "lambda", "remedy", "difficulty",
+                     "small_train")
+
+
+@dataclass(frozen=True)
+class BeyondSettings:
+    """Sizes of the beyond-the-thesis chapter (decoy shortcut, methods, penalties, λ, hardness).
+
+    Attributes:
+        backbone: ``small_cnn`` (CPU profiles) or ``vgg16``.
+        rho: agreement of the decoy marker with the label in training and validation.
+        n_train_per_class, n_val_per_class, n_test_per_class: images per class.
+        epochs: training epochs per model.
+        batch_size: images per training step.
+        n_models_main: models per group in the main comparison (cross-entropy vs every
+            attribution method in the loss).
+        n_models_secondary: models per group in the secondary comparisons (penalty forms,
+            adaptive weighting, harder tasks).
+        n_lambda_trials: trials of the joint (learning rate, λ) search.
+        lr_range: log-uniform learning-rate range of every search.
+        lambda_range: log-uniform range of the searched heatmap weight λ.
+        heatmap_weight: the fixed λ of the ``thesis`` and ``outside_fraction`` penalties
+            (both lie in [0, 1]).
+        l2_weight: the fixed λ of the ``l2`` penalty (squared attributions: another scale).
+        secondary_method: the attribution method of the harder-task comparisons.
+        adaptive_methods: methods trained with the adaptive weight.
+        lambda_methods: methods whose λ is searched with the learning rate.
+        remedy_methods: CAM methods also trained with the map of an earlier, higher-resolution
+            layer in the loss.
+        conditions: the comparisons chapter 06 runs by default (``heatmaploss.beyond``'s
+            ``CONDITIONS``); others can be asked for with the notebook's ``conditions``.
+        difficulties: generator ``difficulty`` values of the harder-task sweep.
+        small_train_per_class: the reduced training-set size of the harder-task sweep.
+    """
+
+    backbone: str
+    rho: float
+    n_train_per_class: int
+    n_val_per_class: int
+    n_test_per_class: int
+    epochs: int
+    batch_size: int
+    n_models_main: int
+    n_models_secondary: int
+    n_lambda_trials: int
+    lr_range: tuple[float, float]
+    lambda_range: tuple[float, float]
+    heatmap_weight: float
+    l2_weight: float
+    difficulties: tuple[float, ...]
+    small_train_per_class: int
+    secondary_method: str = "hirescam"
+    adaptive_methods: tuple[str, ...] = ("hirescam", "saliency")
+    lambda_methods: tuple[str, ...] = ("hirescam", "saliency")
+    remedy_methods: tuple[str, ...] = ("hirescam", "gradcam")
+    conditions: tuple[str, ...] = BEYOND_CONDITIONS
+
+    def __post_init__(self) -> None:
+        if self.backbone not in ("small_cnn", "vgg16"):
+            raise ValueError(f"backbone={self.backbone!r}: allowed small_cnn, vgg16")
+        if not 0.0 <= self.rho <= 1.0:
+            raise ValueError(f"rho={self.rho!r}: must lie in [0, 1]")
+        for name in ("n_train_per_class", "n_val_per_class", "n_test_per_class", "epochs",
+                     "batch_size", "n_models_main", "n_models_secondary", "n_lambda_trials",
+                     "small_train_per_class"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"beyond.{name}={value!r}: must be a positive integer")
+        for name in ("lr_range", "lambda_range"):
+            low, high = getattr(self, name)
+            if not 0 < low < high:
+                raise ValueError(f"beyond.{name}={(low, high)!r}: need 0 < low < high")
+        for method in (self.secondary_method, *self.adaptive_methods, *self.lambda_methods,
+                       *self.remedy_methods):
+            if method not in EXPLAINERS:
+                raise ValueError(f"beyond method {method!r}: allowed {', '.join(EXPLAINERS)}")
+        if "main" not in self.conditions or not set(self.conditions) <= set(BEYOND_CONDITIONS):
+            raise ValueError(f"conditions={self.conditions!r}: must include main; allowed "
+                             f"{', '.join(BEYOND_CONDITIONS)}")
+        if not all(0.0 <= d <= 1.0 for d in self.difficulties):
+            raise ValueError(f"difficulties={self.difficulties!r}: each must lie in [0, 1]")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """All settings of one run profile.
+
+    Attributes:
+        name: ``smoke``, ``quick`` or ``thesis``.
+        data: synthetic dataset sizes.
+        experiments: model-search sizes of experiments 1 and 2.
+        acdc: ACDC chapter sizes.
+        description: one line for ``run_all.py --list``.
+        beyond: sizes of the beyond-the-thesis chapter (06).
+    """
+
+    name: str
+    data: DataSizes
+    experiments: ExperimentSettings
+    acdc: AcdcSettings
+    description: str = ""
+    beyond: BeyondSettings | None = None
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke",
+        description="plumbing check for CI: tiny data, one epoch, a couple of trials",
+        data=DataSizes(n_train_per_class=16, n_val_per_class=8, n_test_per_class=16,
+                       n_calibration_per_class=64, chunk_size=32),
+        experiments=ExperimentSettings(
+            backbone="small_cnn", trials_per_group=3, epochs=1, batch_size=16,
+            protocols=("controlled",), early_stopping_patience=1, thesis_epochs=(1, 1),
+            thesis_batch_size=16, eval_batch_size=32),
+        acdc=AcdcSettings(
+            fixture_preset="small", target_spacing=(5.0, 5.0, 10.0), box=(32, 32, 8),
+            unet_base_filters=4, unet_levels=3, unet_epochs=1, unet_batch_size=2,
+            unet_learning_rate=0.01, unet_warmup_steps=2, unet_augment=False,
+            classifier_epochs=1, classifier_batch_size=4, classifier_learning_rate=1e-3,
+            classifier_dense_units=16, classifier_dropout=0.5, classifier_seeds=1,
+            heatmap_weight=1.0),
+        beyond=BeyondSettings(
+            backbone="small_cnn", rho=1.0, n_train_per_class=16, n_val_per_class=8,
+            n_test_per_class=8, epochs=1, batch_size=16, n_models_main=1,
+            n_models_secondary=1, n_lambda_trials=2, lr_range=(3e-4, 3e-3),
+            lambda_range=(0.1, 30.0), heatmap_weight=3.0, l2_weight=1e4, difficulties=(0.8,),
+            small_train_per_class=8, secondary_method="hirescam",
+            adaptive_methods=("saliency",), lambda_methods=("hirescam",),
+            remedy_methods=("gradcam",)),
+    ),
+    "quick": Profile(
+        name="quick",
+        description="2-core laptop, minutes: small CNN, still shows the effects with statistics",
+        data=DataSizes(n_train_per_class=500, n_val_per_class=150, n_test_per_class=500,
+                       n_calibration_per_class=2500, chunk_size=500),
+        experiments=ExperimentSettings(
+            backbone="small_cnn", trials_per_group=8, epochs=3, batch_size=32,
+            protocols=("controlled",), early_stopping_patience=1, eval_batch_size=100,
+            n_train_per_class=150, n_val_per_class=50, n_test_per_class=250),
+        acdc=AcdcSettings(
+            fixture_preset="full", target_spacing=(2.5, 2.5, 5.0), box=(64, 64, 16),
+            unet_base_filters=8, unet_levels=3, unet_epochs=5, unet_batch_size=4,
+            unet_learning_rate=0.01, unet_warmup_steps=10, unet_augment=False,
+            classifier_epochs=6, classifier_batch_size=8, classifier_learning_rate=1e-4,
+            classifier_dense_units=64, classifier_dropout=0.5, classifier_seeds=2,
+            heatmap_weight=1.0),
+        beyond=BeyondSettings(
+            backbone="small_cnn", rho=1.0, n_train_per_class=100, n_val_per_class=25,
+            n_test_per_class=50, epochs=3, batch_size=32, n_models_main=8,
+            n_models_secondary=2, n_lambda_trials=4, lr_range=(3e-4, 3e-3),
+            lambda_range=(0.1, 30.0), heatmap_weight=3.0, l2_weight=1e4, difficulties=(0.8,),
+            small_train_per_class=40, secondary_method="hirescam",
+            adaptive_methods=("saliency",), lambda_methods=("hirescam",),
+            remedy_methods=("hirescam", "gradcam"),
+            # The harder-task sweep (8 more models) runs on request: conditions=... .
+            conditions=("main", "penalty", "adaptive", "lambda", "remedy")),
+    ),
+    "thesis": Profile(
+        name="thesis",
+        description="the thesis's full scale (VGG16, 10,000/3,000/10,000 images); one GPU",
+        data=DataSizes(n_train_per_class=2500, n_val_per_class=750, n_test_per_class=2500,
+                       n_calibration_per_class=2500, chunk_size=1000),
+        experiments=ExperimentSettings(
+            backbone="vgg16", backbone_weights="imagenet", trials_per_group=8, epochs=10,
+            batch_size=32, protocols=("thesis", "controlled"), early_stopping_patience=2,
+            thesis_epochs=(6, 2), thesis_batch_size=1, eval_batch_size=100),
+        acdc=AcdcSettings(
+            fixture_preset="full", target_spacing=(2.5, 2.5, 5.0), box=(116, 116, 28),
+            unet_base_filters=32, unet_levels=4, unet_epochs=40, unet_batch_size=1,
+            unet_learning_rate=0.01, unet_warmup_steps=50, unet_augment=True,
+            classifier_epochs=30, classifier_batch_size=4, classifier_learning_rate=1e-4,
+            classifier_dense_units=512, classifier_dropout=0.5, classifier_seeds=5,
+            heatmap_weight=1.0),
+        beyond=BeyondSettings(
+            backbone="vgg16", rho=1.0, n_train_per_class=2500, n_val_per_class=750,
+            n_test_per_class=2500, epochs=6, batch_size=32, n_models_main=10,
+            n_models_secondary=5, n_lambda_trials=10, lr_range=(5e-6, 1e-3),
+            lambda_range=(0.01, 100.0), heatmap_weight=1.0, l2_weight=1e4,
+            difficulties=(0.5, 0.8), small_train_per_class=250,
+            lambda_methods=("hirescam", "saliency")),
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """Return the profile called ``name``.
+
+    Raises:
+        ValueError: if ``name`` is not one of ``smoke``, ``quick``, ``thesis``.
+    """
+    try:
+        return PROFILES[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown profile {name!r}; allowed: {', '.join(PROFILE_NAMES)}"
+        ) from None
+
+
+__all__ = ["BEYOND_CONDITIONS", "PROFILE_NAMES", "PROFILES", "AcdcSettings", "BeyondSettings",
+           "DataSizes", "ExperimentSettings", "Profile", "get_profile"]
