@@ -14,10 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-try:  # POSIX advisory locks; on other systems summary updates are not process-safe.
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+from filelock import FileLock
 
 SUMMARY_NAME = "summary.json"
 
@@ -118,21 +115,24 @@ def _deep_merge(base: dict, update: dict) -> dict:
 
 
 @contextlib.contextmanager
-def locked(lock_path: str | os.PathLike) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``lock_path`` (created if missing) for the block.
+def locked(lock_path: str | os.PathLike, timeout: float = -1) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (created if missing) for the block.
 
-    Lets several processes (e.g. notebooks run in parallel) read-modify-write one file safely.
+    Lets several processes (e.g. notebooks run in parallel) read-modify-write one file safely,
+    on every platform: :class:`filelock.FileLock` uses ``fcntl`` on POSIX and ``msvcrt`` on
+    Windows, where the hand-written ``fcntl`` lock this replaces silently took no lock.
+
+    Args:
+        lock_path: the lock file (kept after the block; its contents are irrelevant).
+        timeout: seconds to wait for the lock; negative waits for ever.
+
+    Raises:
+        filelock.Timeout: the lock was not acquired within ``timeout`` seconds.
     """
     lock_path = Path(lock_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as lock:
-        if fcntl is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            if fcntl is not None:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    with FileLock(str(lock_path), timeout=timeout):
+        yield
 
 
 def update_json(path: str | os.PathLike, update: Callable[[Any], Any], default: Any = None) -> Any:
