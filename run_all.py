@@ -7,6 +7,7 @@
     python run_all.py --list               # notebooks, their parameters, profiles
     python run_all.py --only 02 --force    # one chapter, even if already done
     python run_all.py --param acdc_root=/data/ACDC/database
+    python run_all.py --verbose            # keep TensorFlow's and the kernels' log output
 
 Outputs go to ``<results-dir>/<profile>/``: executed notebooks in ``notebooks/``, figures in
 ``figures/`` (PNG + PDF), statistics in ``stats/``, the index of all statistics in
@@ -15,6 +16,12 @@ Outputs go to ``<results-dir>/<profile>/``: executed notebooks in ``notebooks/``
 A notebook that finished for the same parameters and the same notebook source is skipped on
 the next run unless ``--force`` is given; an interrupted notebook is run again and resumes
 from what its library calls already saved (searches, trained models, datasets).
+
+Relative paths mean what they mean in the shell the command was typed in: ``--results-dir``,
+every path-like notebook parameter (a name ending in ``_dir``, ``_root``, ``_path``, ``_file``
+or ``_folder``) and a relative SQLite URL (``--param database_url=...`` or
+``$HEATMAPLOSS_DATABASE_URL``) are resolved against the current directory before papermill
+starts a kernel (whose own working directory is ``notebooks/``).
 """
 
 from __future__ import annotations
@@ -28,13 +35,20 @@ import sys
 import time
 from pathlib import Path
 
-from heatmaploss.project import files, paths
+from heatmaploss.project import files, logs, paths
 from heatmaploss.project.profiles import PROFILE_NAMES, PROFILES
 
 DEFAULT_PROFILE = "quick"
 #: Parameters every notebook takes; run_all.py sets them itself.
 STANDARD_PARAMETERS = ("profile", "seed", "results_dir")
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+#: A notebook parameter whose name ends so holds a path (resolved against the current folder).
+PATH_SUFFIXES = ("_dir", "_root", "_path", "_file", "_folder")
+#: The notebook parameter that holds a results-database URL.
+DATABASE_PARAMETER = "database_url"
+#: Kernel arguments of a quiet run: the kernel's own start-up warnings (e.g. that it talks to
+#: papermill over local TCP without encryption) are not the user's concern.
+QUIET_KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
 
 
 class RunAllError(Exception):
@@ -120,16 +134,53 @@ def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
     return chosen
 
 
-def check_database(results: Path) -> None:
-    """Open the results database once before any notebook runs, so that a bad
-    ``$HEATMAPLOSS_DATABASE_URL`` or a registry file that is not a database stops the run at
-    once with the registry's one-line message instead of inside a notebook."""
+def resolve_paths(parameters: dict[str, object], base: Path) -> dict[str, object]:
+    """Make path-like parameters absolute against ``base`` (the user's current folder).
+
+    Args:
+        parameters: notebook parameters.
+        base: the folder relative paths are meant from.
+
+    Returns:
+        A copy in which every non-empty string parameter named ``*_dir``, ``*_root``,
+        ``*_path``, ``*_file`` or ``*_folder`` is an absolute path (``~`` expanded), and a
+        relative SQLite ``database_url`` points at ``base``.
+    """
+    out = dict(parameters)
+    for name, value in parameters.items():
+        if not isinstance(value, str) or not value:
+            continue
+        if name.endswith(PATH_SUFFIXES):
+            out[name] = str((base / Path(value).expanduser()).resolve())
+        elif name == DATABASE_PARAMETER:
+            out[name] = paths.absolute_sqlite_url(value, base)
+    return out
+
+
+def check_database(results: Path, url: str | None = None) -> str:
+    """Open the results database once before any notebook runs and say which one it is.
+
+    A bad URL or a registry file that is not a database stops the run at once with the
+    registry's one-line message instead of inside a notebook.
+
+    Args:
+        results: the profile's results folder (holds the default SQLite file).
+        url: a ``--param database_url``, if given (else ``$HEATMAPLOSS_DATABASE_URL`` or the
+            default).
+
+    Returns:
+        A line naming the database (password masked) and where its URL came from.
+    """
     from heatmaploss.registry import Registry, RegistryError
+    from heatmaploss.registry.engine import mask_url
 
     try:
-        Registry(results_dir=results).close()
+        registry = Registry(url or None, results_dir=results)
     except (RegistryError, ValueError) as exc:
         raise RunAllError(str(exc)) from None
+    registry.close()
+    source = ("--param database_url" if url else registry.source)
+    return f"database: {mask_url(registry.url)} ({source})"
 
 
 def describe_failure(exc: Exception, notebook: Path, output: Path) -> str:
@@ -142,17 +193,26 @@ def describe_failure(exc: Exception, notebook: Path, output: Path) -> str:
             f"(executed notebook with the traceback: {output})")
 
 
-def run_notebook(notebook: Path, parameters: dict, output: Path, progress: bool) -> float:
-    """Execute one notebook with papermill; return its wall time in seconds."""
+def run_notebook(notebook: Path, parameters: dict, output: Path, progress: bool,
+                 verbose: bool = False) -> float:
+    """Execute one notebook with papermill; return its wall time in seconds.
+
+    Args:
+        notebook: the chapter notebook.
+        parameters: its parameters (paths already absolute).
+        output: where the executed notebook is written.
+        progress: show papermill's per-cell progress bar.
+        verbose: keep the kernel's and TensorFlow's log output (else both are quiet:
+            :mod:`heatmaploss.project.logs`).
+    """
     import papermill
 
-    env_defaults = {"TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-    for key, value in env_defaults.items():
-        os.environ.setdefault(key, value)
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     start = time.perf_counter()
     papermill.execute_notebook(
         str(notebook), str(output), parameters=parameters, kernel_name="python3",
         cwd=str(notebook.parent), progress_bar=progress, log_output=False,
+        extra_arguments=[] if verbose else list(QUIET_KERNEL_ARGUMENTS),
     )
     return time.perf_counter() - start
 
@@ -179,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="extra notebook parameter, passed to every notebook that declares it")
     parser.add_argument("--no-progress", action="store_true", help="hide per-cell progress bars")
+    parser.add_argument("--verbose", action="store_true",
+                        help="keep TensorFlow's and the notebook kernels' log output "
+                             f"(sets ${logs.VERBOSE_ENV}=1 for every notebook)")
     parser.add_argument("--notebooks-dir", default=str(paths.NOTEBOOKS_DIR),
                         help="folder of NN_*.ipynb chapter notebooks (default: notebooks/)")
     return parser
@@ -198,6 +261,9 @@ def list_notebooks(notebooks: list[Path]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        os.environ[logs.VERBOSE_ENV] = "1"  # inherited by every notebook's kernel
+    here = Path.cwd()
     try:
         if args.profile not in PROFILE_NAMES:
             raise RunAllError(
@@ -225,7 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         if not os.access(results, os.W_OK):
             raise RunAllError(f"--results-dir {args.results_dir!r}: {results} is not writable; "
                               "choose a writable folder")
-        check_database(results)
+        env_url = os.environ.get(paths.DATABASE_URL_ENV)
+        if env_url:  # the kernels run in notebooks/: a relative SQLite path must not move
+            os.environ[paths.DATABASE_URL_ENV] = paths.absolute_sqlite_url(env_url, here)
+        extra = resolve_paths(extra, here)
+        database = check_database(results, extra.get(DATABASE_PARAMETER))  # type: ignore[arg-type]
 
         plans = []
         declared_anywhere: set[str] = set()
@@ -248,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    print(database)
     state_path = dirs.notebooks / ".completed.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     from tqdm.auto import tqdm
@@ -265,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         # half-executed notebook where a finished one is expected.
         running = output.with_name(f".{output.stem}.running.ipynb")
         try:
-            seconds = run_notebook(nb, params, running, progress=not args.no_progress)
+            seconds = run_notebook(nb, params, running, progress=not args.no_progress,
+                                   verbose=args.verbose)
         except Exception as exc:  # papermill raises PapermillExecutionError for cell errors
             if running.exists():
                 os.replace(running, output)  # keep the traceback where the user looks
