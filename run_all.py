@@ -179,7 +179,9 @@ def check_database(results: Path, url: str | None = None) -> str:
     except (RegistryError, ValueError) as exc:
         raise RunAllError(str(exc)) from None
     registry.close()
-    source = ("--param database_url" if url else registry.source)
+    source = ("--param database_url" if url else
+              "the default: the results folder" if registry.source == "results dir"
+              else registry.source)
     return f"database: {mask_url(registry.url)} ({source})"
 
 

@@ -34,10 +34,11 @@ def _run(code: str, **env_extra: str) -> subprocess.CompletedProcess:
 def test_importing_heatmaploss_keeps_tensorflow_quiet():
     pytest.importorskip("tensorflow")
     code = ("import heatmaploss, os, sys, tensorflow as tf\n"
-            "print(int(tf.constant(1) + 1), os.environ['TF_CPP_MIN_LOG_LEVEL'])\n"
+            "print(int(tf.constant(1) + 1), os.environ['TF_CPP_MIN_LOG_LEVEL'],\n"
+            "      tf.get_logger().level)\n"
             "print('kept', file=sys.stderr)\n")
     quiet = _run(code)
-    assert quiet.returncode == 0 and quiet.stdout.split() == ["2", "3"], quiet.stderr
+    assert quiet.returncode == 0 and quiet.stdout.split() == ["2", "3", "40"], quiet.stderr
     assert quiet.stderr == "kept\n", "only the program's own stderr remains"
 
 

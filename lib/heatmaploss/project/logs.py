@@ -91,13 +91,15 @@ class _FilteredLoader(importlib.abc.Loader):
     def exec_module(self, module) -> None:
         with filtered_stderr():
             self._loader.exec_module(module)
+        _quiet_python_logger(module)
 
     def __getattr__(self, name: str) -> Any:  # resources, get_data, ... of the real loader
         return getattr(self._loader, name)
 
 
 class _QuietImportFinder(importlib.abc.MetaPathFinder):
-    """Finds ``tensorflow`` as usual, but loads it through :class:`_FilteredLoader`."""
+    """Finds ``tensorflow`` as usual, but loads it through :class:`_FilteredLoader` (which
+    also quietens its Python logger once it is loaded)."""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != "tensorflow":
@@ -132,12 +134,11 @@ def quiet_tensorflow() -> bool:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if _installed:
         return True
-    if "tensorflow" not in sys.modules and not any(
-            isinstance(f, _QuietImportFinder) for f in sys.meta_path):
+    if "tensorflow" in sys.modules:
+        _quiet_python_logger(sys.modules["tensorflow"])
+    elif not any(isinstance(f, _QuietImportFinder) for f in sys.meta_path):
+        # First in line: other finders (wrapt's post-import hooks) never see "tensorflow".
         sys.meta_path.insert(0, _QuietImportFinder())
-    import wrapt
-
-    wrapt.register_post_import_hook(_quiet_python_logger, "tensorflow")
     _installed = True
     return True
 
