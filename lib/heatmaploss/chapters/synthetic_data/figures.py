@@ -13,6 +13,13 @@ import pandas as pd
 from ... import plots, synthetic
 from ...synthetic import CLASSES, THESIS_FACTS, Tissue
 
+#: Every figure of the chapter (name pattern → what it shows; ``{a,b}`` is one of a or b).
+FIGURES = {
+    "synthetic_exp{1,2}_samples": "samples per class, each image beside its segmentation outline",
+    "synthetic_decoy_samples": "experiment 1 with the class-coded decoy marker (rho = 1)",
+    "synthetic_heart_fraction_hist": "per-image heart pixel fraction per class, thesis's means",
+    "synthetic_geometry_distributions": "ventricle radii and wall thicknesses per class and sex",
+}
 #: Outline colours per tissue (RGB in [0, 1]); background stays black.
 TISSUE_COLOURS = {
     Tissue.LV_CAVITY: (1.0, 0.35, 0.35), Tissue.RV_CAVITY: (0.35, 0.6, 1.0),
@@ -182,6 +189,6 @@ def save_geometry(frame: pd.DataFrame, folder: Path) -> list[str]:
                        folder)]
 
 
-__all__ = ["MEASURES", "TISSUE_COLOURS", "TISSUE_LABELS", "outline_image", "plot_geometry_distributions",
-           "plot_heart_fraction_hist", "plot_samples", "save_decoy_samples", "save_geometry",
-           "save_heart_fraction_hist", "save_samples"]
+__all__ = ["FIGURES", "MEASURES", "TISSUE_COLOURS", "TISSUE_LABELS", "outline_image",
+           "plot_geometry_distributions", "plot_heart_fraction_hist", "plot_samples",
+           "save_decoy_samples", "save_geometry", "save_heart_fraction_hist", "save_samples"]
