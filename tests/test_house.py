@@ -30,7 +30,9 @@ LAYERS = [
 TENSORFLOW_FREE = [
     "heatmaploss", "heatmaploss.names", "heatmaploss.project", "heatmaploss.project.paths",
     "heatmaploss.project.files", "heatmaploss.project.profiles", "heatmaploss.project.provenance",
-    "heatmaploss.project.context", "heatmaploss.stats", "heatmaploss.plots",
+    "heatmaploss.project.context", "heatmaploss.project.logs", "heatmaploss.stats",
+    "heatmaploss.plots", "heatmaploss.overlays", "heatmaploss.report.verdicts",
+    "heatmaploss.report.check",
     "heatmaploss.synthetic", "heatmaploss.synthetic.plan", "heatmaploss.acdc",
     "heatmaploss.acdc.fixture", "heatmaploss.acdc.preprocess", "heatmaploss.reanalysis",
     "heatmaploss.registry", "heatmaploss.report", "heatmaploss.report.claims",

@@ -4,6 +4,8 @@
 reader could trip on: a value without a verdict, a verdict next to a missing value, a verdict
 its rule does not give for the stored inputs, inputs that differ from the values shown, a
 comparison in the wrong column, or a free-text verdict not made by a rule. No TensorFlow.
+
+    python -m heatmaploss.report results/quick     # lists problems; exit status 1 if any
 """
 
 from __future__ import annotations

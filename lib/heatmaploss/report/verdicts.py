@@ -132,6 +132,22 @@ def _undefined_inputs(compares: str, criterion: str, rule: str, inputs: dict,
     return None
 
 
+_VALUE_NAMES = {"thesis": "the thesis's value", "value": "the value"}
+
+
+def _against_thesis(rule: str, inputs: dict, criterion: str, compares: str,
+                    agrees: Callable[[float, float], bool],
+                    names: Mapping[str, str] = _VALUE_NAMES) -> Judgement:
+    """The verdict of a rule comparing ``inputs["value"]`` with ``inputs["thesis"]``:
+    ``undefined`` for a missing one, else yes/no by ``agrees(value, thesis)``."""
+    undefined = _undefined_inputs(compares, criterion, rule, inputs, names, inputs["reason"])
+    if undefined:
+        return undefined
+    ok = agrees(float(inputs["value"]), float(inputs["thesis"]))
+    return Judgement(_yes(compares) if ok else _no(compares), compares, criterion, "", rule,
+                     inputs)
+
+
 def same_test(*, thesis: str | None, value: str | None, compares: str,
               reason: str | None = None) -> Judgement:
     """Did the Shapiro–Wilk rule choose the same test (t-test / Mann–Whitney U)?
@@ -161,29 +177,19 @@ def same_order_of_magnitude(*, thesis: float | None, value: float | None, compar
                             max_log10: float = 0.5, reason: str | None = None) -> Judgement:
     """Is a positive value (a p-value) within half a power of ten of the thesis's?"""
     inputs = {"thesis": thesis, "value": value, "max_log10": max_log10, "reason": reason}
-    criterion = f"same order of magnitude (|log10 ratio| <= {max_log10:g})"
-    undefined = _undefined_inputs(compares, criterion, "same_order_of_magnitude", inputs,
-                                  {"thesis": "the thesis's value", "value": "the value"}, reason)
-    if undefined:
-        return undefined
-    ok = float(value) > 0 and float(thesis) > 0 and \
-        abs(math.log10(float(value)) - math.log10(float(thesis))) <= max_log10
-    return Judgement(_yes(compares) if ok else _no(compares), compares, criterion, "",
-                     "same_order_of_magnitude", inputs)
+    return _against_thesis(
+        "same_order_of_magnitude", inputs,
+        f"same order of magnitude (|log10 ratio| <= {max_log10:g})", compares,
+        lambda x, t: x > 0 and t > 0 and abs(math.log10(x) - math.log10(t)) <= max_log10)
 
 
 def equal_at_rounding(*, thesis: float | None, value: float | None, compares: str,
                       decimals: int = 2, reason: str | None = None) -> Judgement:
     """Does the value round to the thesis's number at the thesis's precision?"""
     inputs = {"thesis": thesis, "value": value, "decimals": decimals, "reason": reason}
-    criterion = f"equal at the thesis's {decimals} decimals"
-    undefined = _undefined_inputs(compares, criterion, "equal_at_rounding", inputs,
-                                  {"thesis": "the thesis's value", "value": "the value"}, reason)
-    if undefined:
-        return undefined
-    ok = round(float(value), decimals) == round(float(thesis), decimals)
-    return Judgement(_yes(compares) if ok else _no(compares), compares, criterion, "",
-                     "equal_at_rounding", inputs)
+    return _against_thesis("equal_at_rounding", inputs,
+                           f"equal at the thesis's {decimals} decimals", compares,
+                           lambda x, t: round(x, decimals) == round(t, decimals))
 
 
 def within_tolerance(*, thesis: float | None, value: float | None, tolerance: float,
@@ -205,29 +211,19 @@ def within_tolerance(*, thesis: float | None, value: float | None, tolerance: fl
     shown = "?" if missing(thesis) else f"{float(thesis):.4g}"
     criterion = (f"{what} within {tolerance:.0%} of the thesis's {shown}" if relative
                  else f"{what} within ±{tolerance:g} of the thesis's {shown}")
-    undefined = _undefined_inputs(compares, criterion, "within_tolerance", inputs,
-                                  {"thesis": "the thesis's value", "value": "the value"}, reason)
-    if undefined:
-        return undefined
-    limit = tolerance * abs(float(thesis)) if relative else tolerance
-    ok = abs(float(value) - float(thesis)) <= limit
-    return Judgement(_yes(compares) if ok else _no(compares), compares, criterion, "",
-                     "within_tolerance", inputs)
+    limit = tolerance * abs(float(thesis)) if relative and not missing(thesis) else tolerance
+    return _against_thesis("within_tolerance", inputs, criterion, compares,
+                           lambda x, t: abs(x - t) <= limit)
 
 
 def significance(*, thesis: float | None, value: float | None, compares: str,
                  alpha: float = 0.05, reason: str | None = None) -> Judgement:
     """Is the p-value on the same side of ``alpha`` as the thesis's?"""
     inputs = {"thesis": thesis, "value": value, "alpha": alpha, "reason": reason}
-    criterion = f"significant at alpha = {alpha:g} exactly when the thesis's is"
-    undefined = _undefined_inputs(compares, criterion, "significance", inputs,
-                                  {"thesis": "the thesis's p-value", "value": "the p-value"},
-                                  reason)
-    if undefined:
-        return undefined
-    ok = (float(value) < alpha) == (float(thesis) < alpha)
-    return Judgement(_yes(compares) if ok else _no(compares), compares, criterion, "",
-                     "significance", inputs)
+    return _against_thesis("significance", inputs,
+                           f"significant at alpha = {alpha:g} exactly when the thesis's is",
+                           compares, lambda x, t: (x < alpha) == (t < alpha),
+                           {"thesis": "the thesis's p-value", "value": "the p-value"})
 
 
 def _as_list(value: Any) -> list:
