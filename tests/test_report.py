@@ -111,7 +111,7 @@ def test_render_markdown_and_html(tmp_path):
     assert "partly reproduced" in md and "only the direction agrees" in md
     assert "(figures/thesis_exp1_heart_overlap_hist.png)" in md and "02_x" in md
     assert "## Chapter 5: ACDC" in md and "synthetic ACDC-format fixture" in md
-    assert "added no report rows" in md
+    assert "but no report row names it." in md
     html = written["html"].read_text()
     assert html.startswith("<!DOCTYPE html>") and "<style>" in html
     assert "<script>" not in html and "&lt;script&gt;" in html

@@ -146,3 +146,19 @@ def test_relative_paths_mean_the_folder_the_user_typed_them_in(tmp_path):
     assert not (tmp_path / "res" / "smoke" / "registry.sqlite").exists()
     database = f"database: sqlite:///{(tmp_path / 'reldb' / 'x.sqlite').as_posix()}"
     assert f"{database} ($HEATMAPLOSS_DATABASE_URL)" in done.stdout, done.stdout
+
+
+def test_kernels_are_quiet_unless_verbose(monkeypatch, tmp_path):
+    import papermill
+
+    seen = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **kw: seen.append(kw))
+    run_all.run_notebook(tmp_path / "a.ipynb", {}, tmp_path / "b.ipynb", progress=False)
+    run_all.run_notebook(tmp_path / "a.ipynb", {}, tmp_path / "b.ipynb", progress=False,
+                         verbose=True)
+    assert seen[0]["extra_arguments"] == ["--IPKernelApp.log_level=ERROR"]
+    assert seen[1]["extra_arguments"] == []
+    monkeypatch.delenv("HEATMAPLOSS_VERBOSE", raising=False)
+    code = run_all.main(["--verbose", "--list", "--notebooks-dir", str(REPO_ROOT / "notebooks")])
+    assert code == 0 and os.environ["HEATMAPLOSS_VERBOSE"] == "1", "inherited by every kernel"
+    monkeypatch.delenv("HEATMAPLOSS_VERBOSE")

@@ -102,13 +102,15 @@ def _grouped(rows: list[ReportRow], summary: dict) -> list[tuple[str, str, dict]
     if headline:
         parts.append((HEADLINE_SECTION, "", {"": headline}))
     rest = [r for r in rows if r.section != HEADLINE_SECTION]
+    unnamed = any(r.chapter not in CHAPTERS for r in rest)
     for key, (title, path) in CHAPTERS.items():
         mine = [r for r in rest if r.chapter == key]
         present = _summary_node(summary, path) is not None
         if not mine and not present:
             continue
-        note = "" if mine else (f"This chapter ran (summary.json has "
-                                f"{'.'.join(path)}) but added no report rows.")
+        note = "" if mine else (
+            f"This chapter ran (summary.json has {'.'.join(path)}) but no report row names it"
+            + ("; rows that name no chapter are listed at the end." if unnamed else "."))
         if key == "acdc" and (_summary_node(summary, path) or {}).get("data") == "fixture":
             note = (FIXTURE_NOTE + " " + note).strip()
         parts.append((title, note, sections(mine)))
