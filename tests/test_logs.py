@@ -44,7 +44,18 @@ def test_importing_heatmaploss_keeps_tensorflow_quiet():
 
 def test_verbose_keeps_tensorflow_settings_untouched():
     code = ("import os, sys\nfrom heatmaploss.project import logs\n"
-            "print(logs.quiet_tensorflow(), 'TF_CPP_MIN_LOG_LEVEL' in os.environ,\n"
+            "print(logs.quiet(), 'TF_CPP_MIN_LOG_LEVEL' in os.environ,\n"
             "      any(type(f).__name__ == '_QuietImportFinder' for f in sys.meta_path))\n")
     assert _run(code, HEATMAPLOSS_VERBOSE="1").stdout.split() == ["False", "False", "False"]
     assert _run(code).stdout.split() == ["True", "True", "True"]
+
+
+def test_the_tuners_surrogate_model_notice_is_not_shown():
+    code = ("import warnings\nimport heatmaploss\nfrom sklearn.exceptions import ConvergenceWarning\n"
+            "from sklearn.gaussian_process import kernels\n"
+            "warnings.warn_explicit('The optimal value found for dimension 0 of parameter "
+            "length_scale is close to the specified lower bound 1e-05.', ConvergenceWarning,\n"
+            "                       kernels.__file__, 445, module='sklearn.gaussian_process.kernels')\n"
+            "warnings.warn('another warning is kept')\n")
+    done = _run(code)
+    assert "length_scale" not in done.stderr and "another warning is kept" in done.stderr

@@ -35,8 +35,8 @@ def _register_keras_classes(_keras: object) -> None:
 
 wrapt.register_post_import_hook(_register_keras_classes, "keras")
 
-from .project.logs import quiet_tensorflow  # noqa: E402 - after the hook, before any TF import
+from .project.logs import quiet  # noqa: E402 - after the hook, before any TF import
 
-quiet_tensorflow()
+quiet()
 
 __all__ = ["__version__"]

@@ -4,8 +4,9 @@ The thesis showed one overlay per class for a randomly chosen model of each grou
 per image (so a faint map looked as strong as a bright one), labelled Grad-CAM maps as HiResCAM
 and once loaded the wrong model. Here every panel of one figure shares **one colour scale**: each
 map is divided by its own total positive mass (so a pixel's value is the fraction of the map's
-mass it holds, comparable across images and explainers), and the figure's title names the
-model that made the maps.
+mass it holds, comparable across images and explainers), a colour bar says so, a map without
+positive mass is marked "empty map", and the figure's title names the model that made the
+maps.
 """
 
 from __future__ import annotations
@@ -78,6 +79,9 @@ def overlay_figure(images: np.ndarray, labels: np.ndarray, maps: dict[str, np.nd
                 ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
                 artist = ax.imshow(normalised[method][i], cmap="inferno", vmin=0.0, vmax=vmax,
                                    alpha=alpha)
+                if not normalised[method][i].any():  # say so: it looks like "no signal" else
+                    ax.text(0.5, 0.06, "empty map", transform=ax.transAxes, ha="center",
+                            va="bottom", fontsize=7, color="white")
                 if c == 0:
                     ax.set_title(label(method), fontsize=8)
                 if j == 0 and k == 0:

@@ -6,14 +6,17 @@ absl's ``WARNING: All log messages before absl::InitializeLog() ...`` with ``I00
 operation, and ``WARNING:tensorflow: ... triggered tf.function retracing`` whenever a search
 builds another model. None of them asks the user to do anything.
 
-:func:`quiet_tensorflow` (called when :mod:`heatmaploss` is imported) therefore
+:func:`quiet` (called when :mod:`heatmaploss` is imported) therefore
 
 * sets ``TF_CPP_MIN_LOG_LEVEL=3`` unless the user set it (TensorFlow's C++ log; Python
   exceptions are unaffected);
 * drops absl's pre-initialisation ``I``/``W`` lines while ``tensorflow`` is being imported —
   they are written to file descriptor 2 before any log level applies, so nothing but a filter
   on that descriptor can hold them back; every other line written meanwhile is passed on;
-* lowers the ``tensorflow`` Python logger to ERROR once TensorFlow is loaded.
+* lowers the ``tensorflow`` Python logger to ERROR once TensorFlow is loaded;
+* ignores scikit-learn's ``ConvergenceWarning`` that the length scale of Keras Tuner's
+  Gaussian process sits at its bound — a note on the tuner's surrogate model after a few
+  trials of a one-dimensional search, not on any result.
 
 ``HEATMAPLOSS_VERBOSE=1`` in the environment (``python run_all.py --verbose`` sets it for every
 notebook) turns all of this off. No TensorFlow is imported here.
@@ -29,6 +32,7 @@ import os
 import re
 import sys
 import tempfile
+import warnings
 from typing import Any, Iterator
 
 #: Environment variable that keeps TensorFlow's log output (any of 1, true, yes, on).
@@ -119,7 +123,7 @@ def _quiet_python_logger(_tensorflow: Any) -> None:
 _installed = False
 
 
-def quiet_tensorflow() -> bool:
+def quiet() -> bool:
     """Keep TensorFlow's start-up noise out of this process (see the module docstring).
 
     Safe to call repeatedly; does nothing when :func:`verbose` is true. When TensorFlow is
@@ -134,6 +138,8 @@ def quiet_tensorflow() -> bool:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if _installed:
         return True
+    warnings.filterwarnings("ignore", message=r"The optimal value found for dimension \d+ of "
+                            r"parameter length_scale", module=r"sklearn\.gaussian_process")
     if "tensorflow" in sys.modules:
         _quiet_python_logger(sys.modules["tensorflow"])
     elif not any(isinstance(f, _QuietImportFinder) for f in sys.meta_path):
@@ -143,5 +149,4 @@ def quiet_tensorflow() -> bool:
     return True
 
 
-__all__ = ["NOISE", "VERBOSE_ENV", "drop_noise", "filtered_stderr", "quiet_tensorflow",
-           "verbose"]
+__all__ = ["NOISE", "VERBOSE_ENV", "drop_noise", "filtered_stderr", "quiet", "verbose"]

@@ -165,7 +165,9 @@ def save_samples(seeds: dict[int, int], per_class: int, folder: Path) -> list[st
     for experiment, seed in seeds.items():
         samples = synthetic.generate(experiment, per_class, seed=seed)
         names.append(plots.save(plot_samples(samples, per_class,
-                                             title=f"Experiment {experiment}: samples per class"),
+                                             title=f"Synthetic data, experiment {experiment}: "
+                                                   f"{per_class} images per class, each beside "
+                                                   "its segmentation outline"),
                                 f"synthetic_exp{experiment}_samples", folder))
     return names
 
@@ -174,7 +176,8 @@ def save_decoy_samples(seeds: dict[int, int], per_class: int, folder: Path) -> l
     """``synthetic_decoy_samples``: experiment 1 with the class-coded decoy marker (ρ = 1)."""
     samples = synthetic.generate(1, per_class, seed=seeds[1], decoy=1.0)
     return [plots.save(plot_samples(samples, per_class,
-                                    title="Experiment 1 with the class-coded decoy (rho = 1)"),
+                                    title="Synthetic data, experiment 1 with the class-coded "
+                                          "decoy marker in a corner (ρ = 1)"),
                        "synthetic_decoy_samples", folder)]
 
 
