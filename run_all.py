@@ -46,9 +46,11 @@ _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
 PATH_SUFFIXES = ("_dir", "_root", "_path", "_file", "_folder")
 #: The notebook parameter that holds a results-database URL.
 DATABASE_PARAMETER = "database_url"
-#: Kernel arguments of a quiet run: the kernel's own start-up warnings (e.g. that it talks to
-#: papermill over local TCP without encryption) are not the user's concern.
-QUIET_KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=ERROR",)
+#: Kernel arguments of a quiet run (ipykernel's own "quiet" level): the kernel's log lines —
+#: that it talks to papermill over local TCP without encryption, or "KeyboardInterrupt caught
+#: in kernel" when jupyter_client interrupts it while shutting it down — are not the user's
+#: concern; a failing cell is reported by papermill, not by this log.
+QUIET_KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=CRITICAL",)
 
 
 class RunAllError(Exception):

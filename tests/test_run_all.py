@@ -156,7 +156,7 @@ def test_kernels_are_quiet_unless_verbose(monkeypatch, tmp_path):
     run_all.run_notebook(tmp_path / "a.ipynb", {}, tmp_path / "b.ipynb", progress=False)
     run_all.run_notebook(tmp_path / "a.ipynb", {}, tmp_path / "b.ipynb", progress=False,
                          verbose=True)
-    assert seen[0]["extra_arguments"] == ["--IPKernelApp.log_level=ERROR"]
+    assert seen[0]["extra_arguments"] == ["--IPKernelApp.log_level=CRITICAL"]
     assert seen[1]["extra_arguments"] == []
     monkeypatch.delenv("HEATMAPLOSS_VERBOSE", raising=False)
     code = run_all.main(["--verbose", "--list", "--notebooks-dir", str(REPO_ROOT / "notebooks")])
