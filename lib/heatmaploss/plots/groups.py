@@ -53,7 +53,7 @@ def overlap_histogram(groups: Mapping[str, Any], *, title: str,
     a rug tick.
 
     Args:
-        groups: group name → model scores.
+        groups: group name → model scores (a group may be empty: its legend entry says so).
         title: figure title.
         xlabel: what the score is.
         bin_width: histogram bin width (the thesis: 0.02).
@@ -76,6 +76,9 @@ def overlap_histogram(groups: Mapping[str, Any], *, title: str,
     edges = np.linspace(xlim[0], xlim[0] + n_bins * bin_width, n_bins + 1)
     names = {}
     for name, values in arrays.items():
+        if not values.size:  # e.g. every model of the group had a class of only empty maps
+            names[name] = f"{label(name)} (no model with a score)"
+            continue
         outside = int(np.count_nonzero((values < edges[0]) | (values > edges[-1])))
         names[name] = (f"{label(name)} (n = {values.size}, mean {values.mean():.3f}"
                        + (f", {outside} outside the x range" if outside else "") + ")")
@@ -137,8 +140,13 @@ def group_distributions(groups: Mapping[str, Any], *, title: str, xlabel: str,
             where += f" inside {iqr_k:g} IQR fences" if iqr_k is not None else ""
             ax.set_title(f"{label(name)}\n{where}")
             if kept.size == 0:
-                ax.text(0.5, 0.5, "no model left", ha="center", va="center",
-                        transform=ax.transAxes)
+                spread = (np.subtract(*np.percentile(values, [75, 25])) if values.size
+                          else None)
+                why = ("no model left" if spread is None or spread > 0 else
+                       "no model left: the IQR is 0,\nso the strict fences drop every value")
+                ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes)
+                ax.set_xticks([])
+                ax.set_yticks([])
                 continue
             # Scale tiny values explicitly and say so in the label: matplotlib's offset text
             # ("1e-3" at the axis end) collides with the label and is easy to miss.

@@ -76,8 +76,8 @@ def save_figures(results: ExperimentResults, progress: bool = False) -> list[str
             groups = {g: v[~np.isnan(v)] for g, v in
                       results.scores(protocol, explainer, "heart").items()}
             label = plots.label(explainer)
-            # Drawn only when both groups have models with a score (see the empty-map shares).
-            if all(len(v) for v in groups.values()):
+            # A group without any model with a score is named in the legend.
+            if any(len(v) for v in groups.values()):
                 save(plots.overlap_histogram(
                     groups, title=f"Experiment {n} ({protocol} protocol): {label} mass "
                     "inside the heart", xlabel=f"fraction of {label} mass inside the heart"),
@@ -93,10 +93,10 @@ def save_figures(results: ExperimentResults, progress: bool = False) -> list[str
                     for g in LOSS_GROUPS}
         if all(len(v) for v in accuracy.values()):
             # Chance is drawn only when some model is near it (else it squeezes the dots).
-            low = min(float(v.min()) for v in accuracy.values()) < 0.6
+            lowest = min(float(v.min()) for v in accuracy.values())
             save(plots.model_strip(
-                accuracy, ylabel="test accuracy",
-                references={"chance (4 classes)": 0.25} if low else None,
+                accuracy, ylabel="test accuracy", ylim=(min(lowest - 0.02, 0.95), 1.005),
+                references={"chance (4 classes)": 0.25} if lowest < 0.6 else None,
                 title=f"Experiment {n} ({protocol} protocol): test accuracy, every trained "
                 "model"), f"exp{n}_{protocol}_test_accuracy")
         if n == 2:
