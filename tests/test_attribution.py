@@ -194,3 +194,17 @@ def test_cached_map_functions_do_not_keep_models_alive():
     del model
     gc.collect()
     assert reference() is None
+
+
+def test_explanation_targets():
+    logits = tf.constant([[2.0, 0.5, -1.0], [0.0, 1.0, 3.0]])
+    cls = tf.constant([0, 1])
+    log_p = tf.nn.log_softmax(logits).numpy()
+    np.testing.assert_allclose(attr.class_scores(logits, cls), [2.0, 1.0])
+    np.testing.assert_allclose(attr.class_scores(logits, cls, "log_softmax"),
+                               [log_p[0, 0], log_p[1, 1]], rtol=1e-6)
+    np.testing.assert_allclose(attr.class_scores(logits, cls, "margin"), [1.5, -2.0])
+    np.testing.assert_allclose(attr.class_scores(logits, cls, "log_prob_sum"),
+                               log_p.sum(axis=1), rtol=1e-6)
+    with pytest.raises(ValueError, match="target='odds'"):
+        attr.class_scores(logits, cls, "odds")

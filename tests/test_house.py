@@ -42,7 +42,7 @@ TENSORFLOW_FREE = [
                              "published_results": ("analysis", "figures"),
                              "experiments": ("plan", "results", "analysis", "figures"),
                              "acdc": ("plan", "data", "analysis", "figures"),
-                             "shortcut": ("plan", "analysis", "figures")}.items()
+                             "shortcut": ("plan", "analysis", "tables", "costs", "figures")}.items()
       for verb in verbs],
 ]
 

@@ -77,8 +77,24 @@ def test_classification_terms():
     sigmoid = 1 / (1 + np.exp(-logits.numpy()))
     np.testing.assert_allclose(losses.classification_loss("mse", labels, logits),
                                ((sigmoid - labels.numpy()) ** 2).mean(-1), rtol=1e-5)
+    # The thesis's CCE group: Keras's categorical cross-entropy of the sigmoid outputs, which
+    # renormalises them: −log(σ_c / Σ_j σ_j).
+    expected = -np.log([sigmoid[0, 0] / sigmoid[0].sum(), sigmoid[1, 2] / sigmoid[1].sum()])
+    np.testing.assert_allclose(losses.classification_loss("sigmoid_cce", labels, logits),
+                               expected, rtol=1e-5)
+    keras = pytest.importorskip("keras")
+    np.testing.assert_allclose(
+        losses.classification_loss("sigmoid_cce", labels, logits),
+        keras.losses.categorical_crossentropy(labels, tf.sigmoid(logits)), rtol=1e-4)
     with pytest.raises(ValueError, match="classification='bce'"):
         losses.classification_loss("bce", labels, logits)
+
+
+def test_rrr_penalty_sums_the_masked_squared_gradient_map():
+    maps = np.arange(12, dtype=np.float32).reshape(1, 3, 4)
+    mask = np.zeros((1, 3, 4), np.float32)
+    mask[0, 0] = 1.0
+    assert float(losses.rrr_penalty(maps, mask)[0]) == pytest.approx(0 + 1 + 2 + 3)
 
 
 def test_class_selection_and_selected_mean():
@@ -101,6 +117,10 @@ def test_class_selection_and_selected_mean():
     ({"classes": ()}, "classes=()"),
     ({"classes": (1, -2)}, "classes="),
     ({"dilate": 1.5}, "dilate=1.5"),
+    ({"penalty": "rrr", "method": "hirescam"}, "allowed method: saliency"),
+    ({"target": "probability"}, "target='probability'"),
+    ({"mask_resize": "nearest"}, "mask_resize='nearest'"),
+    ({"method": "saliency", "layers": ("conv3",)}, "saliency is taken at the input"),
 ])
 def test_config_validation(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 tf = pytest.importorskip("tensorflow")
 import keras  # noqa: E402
 from heatmaploss import attribution as attr  # noqa: E402
-from heatmaploss import losses, models  # noqa: E402
+from heatmaploss import losses, models, synthetic  # noqa: E402
 from heatmaploss.losses import HeatmapLossConfig  # noqa: E402
 
 
@@ -48,6 +50,8 @@ def test_training_loss_gradient_matches_finite_differences(method, penalty):
     x, y = batch(3, shape=(8, 8), dtype=np.float64)
     y["mask"][:, 2:6, 2:6] = 0
     y["mask"][:, :1] = 0
+    y["required"] = np.zeros_like(y["mask"])
+    y["required"][:, 3:5, 3:5] = 1
     variables = model.trainable_variables
     with tf.GradientTape() as tape:
         values = model.compute_heatmap_loss(x, y)
@@ -123,9 +127,11 @@ def test_save_and_load_round_trip(tmp_path):
 
 def test_backbones_shapes_and_frozen_switch():
     model = models.build_model("small_cnn", seed=0)
-    assert tuple(model.backbone.outputs[0].shape[1:]) == (13, 16, 64)
+    assert tuple(model.backbone.outputs[0].shape[1:]) == (14, 17, 64)  # same pooling
     assert model.backbone.layers[-1].name == "last_conv"
-    frozen = models.build_model("vgg16", weights=None, frozen=True, seed=0)
+    valid = models.build_model("small_cnn", seed=0, pooling="valid")
+    assert tuple(valid.backbone.outputs[0].shape[1:]) == (13, 16, 64)
+    frozen = models.build_model("vgg16", weights=None, frozen=True, seed=0, pooling="valid")
     assert tuple(frozen.backbone.outputs[0].shape[1:]) == (6, 8, 512)
     assert frozen.backbone.layers[-1].name == "block5_conv3"
     assert len(frozen.trainable_variables) == 4  # the head's two dense layers only
@@ -221,3 +227,85 @@ def test_penalty_moves_attribution_into_the_allowed_region():
     (outside_cce, accuracy_cce), (outside_pen, accuracy_pen) = results["cce"], results["penalty"]
     assert accuracy_cce >= 0.95 and accuracy_pen >= 0.95, results
     assert outside_pen < 0.5 * outside_cce, results
+
+
+@pytest.mark.parametrize("backbone, layer", [
+    ("small_cnn", None), ("small_cnn", "conv3"),      # last conv, the earlier layer
+    ("vgg16", None), ("vgg16", "block4_conv3"),
+])
+def test_every_attributed_cell_reaches_the_logits(backbone, layer):
+    """No dead cells: every cell of every layer the project attributes changes some logit."""
+    model = models.build_model(backbone, seed=0)
+    assert not models.unreachable_cells(model, layer, n_inputs=2).any()
+
+
+def test_valid_pooling_leaves_dead_cells_that_reachability_finds():
+    small = models.build_model("small_cnn", seed=0, pooling="valid")
+    dead = models.unreachable_cells(small)  # 13 x 16: the head's pool drops row 12
+    assert dead.shape == (13, 16) and dead[12].all() and not dead[:12].any()
+    vgg = models.build_model("vgg16", seed=0, pooling="valid")  # the thesis's network
+    assert not models.unreachable_cells(vgg, n_inputs=2).any()
+    dead = models.unreachable_cells(vgg, "block4_conv3", n_inputs=2)
+    assert dead[12].all() and not dead[:12].any()  # block4_pool drops row 12
+    seen = models.input_rows_seen(vgg.backbone, n_inputs=2)
+    assert seen.shape == (105, 6) and (seen.max(axis=1) > 0).all()  # every image row reaches
+
+
+def test_penalty_at_two_layers_and_the_inside_reward_need_their_regions():
+    data = synthetic.generate(1, 4, 0, decoy=1.0)
+    config = HeatmapLossConfig(method="hirescam", layers=("conv3", "last_conv"),
+                               inside_weight=1.0)
+    model = models.build_model("small_cnn", heatmap=config, seed=1)
+    x = models.preprocess_images(data.images)
+    y = {"label": tf.one_hot(data.labels, 4), "mask": tf.constant(~data.region("heart"),
+                                                                  tf.float32)}
+    with pytest.raises(ValueError, match="required"):
+        model.compute_heatmap_loss(x, y)
+    values = model.compute_heatmap_loss(x, {**y, "required": tf.constant(
+        data.region("heart"), tf.float32)})
+    one = models.HeatmapLossModel(model.backbone, model.head, heatmap=dataclasses.replace(
+        config, layers=("conv3",), inside_weight=0.0))
+    two = models.HeatmapLossModel(model.backbone, model.head, heatmap=dataclasses.replace(
+        config, layers=("last_conv",), inside_weight=0.0))
+    both = (float(one.compute_heatmap_loss(x, y)["penalty"])
+            + float(two.compute_heatmap_loss(x, y)["penalty"])) / 2
+    assert float(values["penalty"]) == pytest.approx(both, rel=1e-5)  # mean over layers
+    assert 0 <= float(values["inside"]) <= 1
+    with pytest.raises(ValueError, match="block9"):
+        models.HeatmapLossModel(model.backbone, model.head,
+                                heatmap=HeatmapLossConfig(layers=("block9",)))
+
+
+def test_rrr_penalises_the_squared_gradient_of_the_summed_log_probabilities():
+    data = synthetic.generate(1, 2, 0, decoy=1.0)
+    config = HeatmapLossConfig(method="saliency", penalty="rrr", target="log_prob_sum",
+                               weight=1.0)
+    model = models.build_model("small_cnn", heatmap=config, seed=2)
+    x = tf.constant(models.preprocess_images(data.images))
+    mask = ~data.region("heart")
+    values = model.compute_heatmap_loss(x, {"label": tf.one_hot(data.labels, 4),
+                                            "mask": tf.constant(mask, tf.float32)})
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        total = tf.reduce_sum(tf.nn.log_softmax(model(x), axis=-1))
+    squared = tf.reduce_sum(tf.square(tape.gradient(total, x)), axis=-1).numpy()
+    expected = np.mean([(squared[i] * mask[i]).sum() for i in range(len(x))])
+    assert float(values["penalty"]) == pytest.approx(expected, rel=1e-4)
+
+
+def test_consistency_model_trains_saves_and_loads(tmp_path):
+    data = synthetic.generate(1, 4, 0, decoy=1.0)
+    base = models.build_model("small_cnn", seed=3)
+    model = models.ConsistencyModel(base.backbone, base.head, weight=0.5, epsilon=0.5, seed=1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    dataset = models.make_dataset(data.images, data.labels, ~data.region("heart"),
+                                  batch_size=8)
+    history = model.fit(dataset, epochs=1, verbose=0).history
+    assert history["penalty"][0] > 0
+    assert history["loss"][0] == pytest.approx(history["classification"][0]
+                                               + 0.5 * history["penalty"][0], rel=1e-4)
+    models.save_model(model, tmp_path / "c.keras")
+    loaded = models.load_model(tmp_path / "c.keras")
+    assert isinstance(loaded, models.ConsistencyModel) and loaded.epsilon == 0.5
+    with pytest.raises(ValueError, match="heatmap=None"):
+        models.ConsistencyModel(base.backbone, base.head, heatmap=HeatmapLossConfig())

@@ -38,7 +38,7 @@ import tensorflow as tf
 
 import keras
 
-from .names import CAM_EXPLAINERS, EXPLAINERS
+from .names import CAM_EXPLAINERS, EXPLAINERS, TARGETS
 
 
 # Cut models are cached per (model, layer): building a Keras sub-model is slow and a new one
@@ -88,18 +88,83 @@ def split_model(model: keras.Model, layer: str | None) -> tuple[keras.Model, ker
     return cache[layer]
 
 
-def class_scores(logits: tf.Tensor, class_index: tf.Tensor) -> tf.Tensor:
-    """Pick each sample's score for its class.
+_STAGE_CACHE: "weakref.WeakKeyDictionary[Any, dict[tuple, tuple]]" = weakref.WeakKeyDictionary()
+
+
+def staged_split(backbone: keras.Model, layers: Sequence[str]
+                 ) -> tuple[keras.Model, keras.Model, list[str]]:
+    """Cut a backbone so that several of its layers' outputs can be differentiated at once.
+
+    Args:
+        backbone: a functional model (a chain of layers, as the small CNN and VGG16).
+        layers: names of backbone layers (any order; the backbone's own last layer allowed).
+
+    Returns:
+        ``(early, late, names)``: ``early`` maps the input to the first requested layer's
+        output A_1; ``late`` maps A_1 to ``[A_2, ..., A_k, backbone output]`` (``None`` when A_1
+        is the backbone output); ``names`` lists the layers of ``[A_1, ..., A_k, backbone
+        output]`` in that order. Differentiating a score
+        of the backbone output with respect to A_1 (watched) and the intermediate A_i gives
+        every requested map from one backward pass.
+
+    Raises:
+        ValueError: a name that is not a layer of the backbone.
+    """
+    order = [item.name for item in backbone.layers]
+    unknown = [name for name in layers if name not in order]
+    if unknown:
+        raise ValueError(f"layers {unknown}: not layers of {backbone.name!r}; available: {order}")
+    chosen = sorted(set(layers), key=order.index)
+    last = order[-1]
+    key = tuple(chosen)
+    cache = _STAGE_CACHE.setdefault(backbone, {})
+    if key not in cache:
+        first = backbone.get_layer(chosen[0]).output
+        early = keras.Model(backbone.inputs[0], first, name=f"{backbone.name}_to_{chosen[0]}")
+        later = [name for name in chosen[1:] if name != last]
+        later += [last] if chosen[0] != last else []
+        late = keras.Model(first, [backbone.get_layer(name).output for name in later],
+                           name=f"{backbone.name}_from_{chosen[0]}") if later else None
+        cache[key] = (early, late, [chosen[0]] + later)
+    return cache[key]
+
+
+def late_outputs(late: keras.Model | None, first: tf.Tensor, training: bool = False
+                 ) -> list[tf.Tensor]:
+    """``late(first)`` of a :func:`staged_split` as a list (empty when ``late`` is None)."""
+    if late is None:
+        return []
+    rest = late(first, training=training)
+    return list(rest) if isinstance(rest, (list, tuple)) else [rest]
+
+
+def class_scores(logits: tf.Tensor, class_index: tf.Tensor, target: str = "logit") -> tf.Tensor:
+    """Each sample's score for its class: what an attribution map differentiates.
 
     Args:
         logits: (N, n_classes) model outputs.
         class_index: (N,) integer class per sample.
+        target: ``logit`` (z_c, the default: Selvaraju et al., Draelos & Carin),
+            ``log_softmax`` (log p_c: also counts evidence that lowers the other classes),
+            ``margin`` (z_c − max over the other classes) or ``log_prob_sum`` (Σ_k log p_k, the
+            same for every class: Ross et al.'s "right for the right reasons" target).
 
     Returns:
-        (N,) tensor ``logits[i, class_index[i]]``.
+        (N,) scores.
     """
-    class_index = tf.cast(tf.reshape(class_index, [-1]), tf.int32)
-    return tf.gather(logits, class_index, axis=1, batch_dims=1)
+    if target == "logit":
+        class_index = tf.cast(tf.reshape(class_index, [-1]), tf.int32)
+        return tf.gather(logits, class_index, axis=1, batch_dims=1)
+    if target == "log_prob_sum":
+        return tf.reduce_sum(tf.nn.log_softmax(logits, axis=-1), axis=-1)
+    if target == "log_softmax":
+        return class_scores(tf.nn.log_softmax(logits, axis=-1), class_index)
+    if target == "margin":
+        chosen = class_scores(logits, class_index)
+        others = tf.where(tf.one_hot(tf.cast(tf.reshape(class_index, [-1]), tf.int32),
+                                     tf.shape(logits)[-1]) > 0, logits.dtype.min, logits)
+        return chosen - tf.reduce_max(others, axis=-1)
+    raise ValueError(f"target={target!r}: allowed {', '.join(TARGETS)}")
 
 
 def cam_from_gradients(activations: tf.Tensor, gradients: tf.Tensor, method: str, *,

@@ -14,15 +14,19 @@ Public API (stable):
   - ``outside_fraction_penalty(maps, irrelevant)``: ``1 - sum(h * allowed) / (sum(h) + eps)``
     with ``h = relu(map)`` and ``allowed = 1 - irrelevant``: the fraction of attribution
     outside the allowed region, where an all-zero map scores 1 (the worst), not 0.
-  - ``l2_penalty(maps, irrelevant)``: mean over cells of (map * irrelevant)^2 (right for
-    the right reasons, Ross et al. 2017; meant for saliency at input resolution).
+  - ``l2_penalty(maps, irrelevant)``: mean over cells of (map * irrelevant)^2 (an L2 penalty
+    on an attribution map, e.g. saliency of the true-class logit).
+  - ``rrr_penalty(maps, irrelevant)``: sum over cells of map * irrelevant, for maps of squared
+    input gradients: with the target Σ_k log p_k this is Ross et al. (2017)'s "right for the
+    right reasons" term, on their scale (a sum, not a mean).
   - ``inside_penalty(maps, required)``: ``1 - sum(h * required) / (sum(h) + eps)``: the
     "must look here" term, 0 when all attribution lies inside the required region.
 
 * ``PENALTIES`` (name -> function), ``penalty(name, maps, mask)``.
 * ``classification_loss(kind, labels_onehot, logits) -> (N,)``: ``"cce"`` (softmax
-  cross-entropy from logits) or ``"mse"`` (mean squared error of sigmoid probabilities and the
-  one-hot labels, the thesis's heatmap-loss group).
+  cross-entropy from logits), ``"mse"`` (mean squared error of sigmoid probabilities and the
+  one-hot labels, the thesis's heatmap-loss group) or ``"sigmoid_cce"`` (Keras's categorical
+  cross-entropy of the sigmoid outputs, −log(σ_c / Σ_j σ_j): the thesis's CCE group).
 * ``class_selection(class_index, classes) -> (N,)`` 0/1 weights: which samples get the penalty.
 * ``selected_mean(values, weights)``: the mean over selected samples (0 if none).
 * ``HeatmapLossConfig``: the validated settings of one heatmap loss (see its docstring).
@@ -106,6 +110,24 @@ def l2_penalty(maps: tf.Tensor, irrelevant: tf.Tensor) -> tf.Tensor:
     return tf.reduce_mean(tf.square(maps * irrelevant), axis=_cell_axes(maps))
 
 
+def rrr_penalty(maps: tf.Tensor, irrelevant: tf.Tensor) -> tf.Tensor:
+    """Sum over cells of ``maps * irrelevant`` (maps of squared input gradients).
+
+    With maps Σ_channels (∂ Σ_k log p_k / ∂x)² this is Ross et al. (2017)'s "right for the right
+    reasons" term: the squared input gradient of the summed log-probabilities, summed over the
+    irrelevant region.
+
+    Args:
+        maps: (N, *grid) non-negative maps (squared gradients).
+        irrelevant: (N, *grid) mask, 1 where the input must not matter.
+
+    Returns:
+        (N,) non-negative values (unbounded; its weight is on Ross et al.'s scale).
+    """
+    maps, irrelevant = _as_float(maps, irrelevant)
+    return tf.reduce_sum(maps * irrelevant, axis=_cell_axes(maps))
+
+
 def inside_penalty(maps: tf.Tensor, required: tf.Tensor) -> tf.Tensor:
     """One minus the fraction of positive attribution inside a required region.
 
@@ -124,6 +146,7 @@ PENALTIES: dict[str, Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = {
     "thesis": thesis_penalty,
     "outside_fraction": outside_fraction_penalty,
     "l2": l2_penalty,
+    "rrr": rrr_penalty,
     "inside": inside_penalty,
 }
 
@@ -149,8 +172,10 @@ def classification_loss(kind: str, labels_onehot: tf.Tensor, logits: tf.Tensor) 
     """Per-sample classification term.
 
     Args:
-        kind: ``"cce"`` (softmax cross-entropy from logits) or ``"mse"`` (mean over classes of
-            (sigmoid(logits) - one-hot)^2, the thesis's heatmap-loss group).
+        kind: ``"cce"`` (softmax cross-entropy from logits), ``"mse"`` (mean over classes of
+            (sigmoid(logits) - one-hot)^2, the thesis's heatmap-loss group) or
+            ``"sigmoid_cce"`` (Keras's categorical cross-entropy of the sigmoid outputs: they are
+            renormalised to sum to 1, −Σ_c y_c log(σ_c / Σ_j σ_j); the thesis's CCE group).
         labels_onehot: (N, n_classes) one-hot (or soft) labels.
         logits: (N, n_classes) model outputs.
 
@@ -162,6 +187,11 @@ def classification_loss(kind: str, labels_onehot: tf.Tensor, logits: tf.Tensor) 
         return tf.nn.softmax_cross_entropy_with_logits(labels=labels_onehot, logits=logits)
     if kind == "mse":
         return tf.reduce_mean(tf.square(tf.sigmoid(logits) - labels_onehot), axis=-1)
+    if kind == "sigmoid_cce":
+        # log σ(z) = −softplus(−z): stable where σ underflows.
+        log_sigmoid = -tf.nn.softplus(-logits)
+        log_normalised = log_sigmoid - tf.reduce_logsumexp(log_sigmoid, axis=-1, keepdims=True)
+        return -tf.reduce_sum(labels_onehot * log_normalised, axis=-1)
     raise ValueError(f"classification={kind!r}: allowed are {CLASSIFICATION_TERMS}")
 
 
@@ -196,17 +226,25 @@ class HeatmapLossConfig:
     Attributes:
         method: attribution in the loss: ``"hirescam"``, ``"gradcam"``, ``"saliency"`` or
             ``None`` (classification only — the cross-entropy baseline).
-        penalty: ``"thesis"``, ``"outside_fraction"``, ``"l2"`` (see module docstring); the
-            penalty is taken against the irrelevant-region mask (``y["mask"]``).
+        penalty: ``"thesis"``, ``"outside_fraction"``, ``"l2"``, ``"rrr"`` (see module
+            docstring; ``rrr`` needs ``method="saliency"`` and penalises squared input
+            gradients); the penalty is taken against the irrelevant-region mask
+            (``y["mask"]``).
         weight: lambda, the penalty's weight (>= 0).
-        inside_weight: weight of the ``inside`` term against ``y["required"]`` (or, when the
-            data has no required mask, against ``1 - mask``); 0 disables it.
+        inside_weight: weight of the ``inside`` term against the required region
+            ``y["required"]`` (which the data must then hold); 0 disables it.
         class_mode: which class's score the map explains: ``"true"`` label or ``"predicted"``
             (the thesis).
         classification: ``"cce"`` or ``"mse"`` (sigmoid MSE, the thesis).
         classes: class indices whose samples get the penalty (by true label); None = all.
         dilate: grow the allowed region (shrink the irrelevant mask) by this many input pixels
             before the penalty, so honest evidence at a region's edge is not penalised.
+        target: what the map differentiates (:data:`heatmaploss.names.TARGETS`): the class
+            ``logit`` (default), its ``log_softmax``, its ``margin``, or ``log_prob_sum``.
+        layers: CAM methods: the backbone layers whose maps enter the penalty (averaged over
+            the layers); empty = the backbone's output, the last conv layer.
+        mask_resize: how masks reach a CAM map's grid: ``area`` (each cell's covered share) or
+            ``bilinear`` (as the thesis did).
     """
 
     method: str | None = "hirescam"
@@ -217,13 +255,30 @@ class HeatmapLossConfig:
     classification: str = "cce"
     classes: tuple[int, ...] | None = None
     dilate: int = 0
+    target: str = "logit"
+    layers: tuple[str, ...] = ()
+    mask_resize: str = "area"
 
     def __post_init__(self) -> None:
         if self.method is not None and self.method not in EXPLAINERS:
             raise ValueError(f"method={self.method!r}: allowed are {EXPLAINERS} or None")
         if self.penalty not in names.PENALTIES or self.penalty == "inside":
             raise ValueError(f"penalty={self.penalty!r}: allowed are thesis, outside_fraction, "
-                             f"l2 (use inside_weight for the inside term)")
+                             f"l2, rrr (use inside_weight for the inside term)")
+        if self.penalty == "rrr" and self.method not in (None, "saliency"):
+            raise ValueError(f"penalty='rrr' with method={self.method!r}: the rrr penalty is "
+                             "on input gradients; allowed method: saliency")
+        if self.target not in names.TARGETS:
+            raise ValueError(f"target={self.target!r}: allowed are {names.TARGETS}")
+        if self.mask_resize not in names.MASK_RESIZES:
+            raise ValueError(f"mask_resize={self.mask_resize!r}: allowed are "
+                             f"{names.MASK_RESIZES}")
+        layers = tuple(self.layers)
+        if not all(isinstance(layer, str) and layer for layer in layers):
+            raise ValueError(f"layers={self.layers!r}: must be layer names")
+        if layers and self.method == "saliency":
+            raise ValueError("layers: saliency is taken at the input, not at a layer")
+        object.__setattr__(self, "layers", layers)
         for name in ("weight", "inside_weight"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
@@ -252,6 +307,7 @@ class HeatmapLossConfig:
         """Plain-JSON form (for ``get_config`` and result records)."""
         values = asdict(self)
         values["classes"] = None if self.classes is None else list(self.classes)
+        values["layers"] = list(self.layers)
         return values
 
     @classmethod
@@ -264,4 +320,6 @@ class HeatmapLossConfig:
         values = dict(values)
         if values.get("classes") is not None:
             values["classes"] = tuple(values["classes"])
+        if "layers" in values:
+            values["layers"] = tuple(values["layers"])
         return cls(**values)

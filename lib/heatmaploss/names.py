@@ -29,10 +29,11 @@ EXPLAINER_LABELS = {"hirescam": "HiResCAM", "gradcam": "Grad-CAM", "saliency": "
 
 #: Regions of the thesis's evaluation (experiment 1 has no sex marker).
 REGIONS = ("heart", "sex_marker", "fat")
-#: Every region an evaluation may measure: the thesis's and the shortcut chapter's marker.
-MEASURABLE_REGIONS = REGIONS + ("decoy_marker",)
+#: Every region an evaluation may measure: the thesis's, the shortcut chapter's marker (the
+#: square drawn in the image) and the four squares where a marker can sit (drawn or not).
+MEASURABLE_REGIONS = REGIONS + ("decoy_marker", "decoy_corners")
 REGION_LABELS = {"heart": "heart", "sex_marker": "sex marker", "fat": "fat",
-                 "decoy_marker": "decoy marker"}
+                 "decoy_marker": "decoy marker", "decoy_corners": "decoy corners"}
 
 #: Loss groups: cross-entropy only, and cross-entropy plus the heatmap term.
 LOSS_GROUPS = ("cce", "heatmap")
@@ -41,12 +42,21 @@ LOSS_GROUP_LABELS = {"cce": "CCE", "heatmap": "heatmap loss"}
 #: Test sets of the shortcut chapter: where the decoy marker is.
 TEST_SETS = ("matched", "shuffled", "absent")
 
-#: Penalty forms of the heatmap term (``inside`` is the "must look here" term).
-PENALTIES = ("thesis", "outside_fraction", "l2", "inside")
-#: Classification terms: softmax cross-entropy on logits, MSE of sigmoid outputs (thesis).
-CLASSIFICATION_TERMS = ("cce", "mse")
+#: Penalty forms of the heatmap term (``inside`` is the "must look here" term; ``rrr`` is Ross
+#: et al.'s squared input gradient summed over the irrelevant region).
+PENALTIES = ("thesis", "outside_fraction", "l2", "rrr", "inside")
+#: Classification terms: softmax cross-entropy on logits; MSE of sigmoid outputs and
+#: categorical cross-entropy of sigmoid outputs (the thesis's heatmap and CCE groups).
+CLASSIFICATION_TERMS = ("cce", "mse", "sigmoid_cce")
+#: How a mask reaches an attribution map's grid: the share of each cell it covers (``area``),
+#: or bilinear resizing as the thesis did (close to sampling the mask at cell centres).
+MASK_RESIZES = ("area", "bilinear")
 #: Which class's score an attribution map explains.
 CLASS_MODES = ("true", "predicted")
+#: What an attribution map differentiates (the explanation target), for class c: its logit
+#: z_c; its log-softmax log p_c; its margin z_c − max_{k≠c} z_k; or Σ_k log p_k, the target of
+#: Ross et al.'s "right for the right reasons" penalty (the same for every class).
+TARGETS = ("logit", "log_softmax", "margin", "log_prob_sum")
 
 #: Registry names of the experiments (see the module docstring).
 EXPERIMENTS = ("exp1", "exp2", "decoy", "acdc_segmentation", "acdc_classifier")
@@ -70,4 +80,5 @@ def check(kind: str, value: object, allowed: tuple[str, ...]) -> str:
 
 __all__ = ["CAM_EXPLAINERS", "CLASSIFICATION_TERMS", "CLASS_MODES", "EXPERIMENTS",
            "EXPLAINERS", "EXPLAINER_LABELS", "LOSS_GROUPS", "LOSS_GROUP_LABELS",
-           "MEASURABLE_REGIONS", "PENALTIES", "REGIONS", "REGION_LABELS", "TEST_SETS", "check"]
+           "MASK_RESIZES", "MEASURABLE_REGIONS", "PENALTIES", "REGIONS", "REGION_LABELS", "TARGETS", "TEST_SETS",
+           "check"]

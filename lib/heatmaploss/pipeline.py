@@ -82,29 +82,46 @@ class SyntheticTrainingData:
     """Training and validation batches of a synthetic data plan, generated on first use.
 
     Called with a shuffle seed and a batch size it returns ``(train, validation)`` datasets in
-    the format of :func:`make_dataset`, with the not-heart region as the irrelevant mask. The
-    images are generated once (uint8 in memory) and reused by every call, and nothing is
-    generated until the first call (a search whose models are all recorded never needs them).
+    the format of :func:`make_dataset`, with the not-heart region as the irrelevant mask (and
+    the heart as the required region when asked). The images are generated once (uint8 in
+    memory) and reused by every call, and nothing is generated until the first call (a search
+    whose models are all recorded never needs them).
 
     Args:
-        plan: a :class:`~heatmaploss.synthetic.DataPlan` (training and validation images carry
-            the decoy marker as in training when the plan has one).
+        plan: a :class:`~heatmaploss.synthetic.DataPlan`.
+        train_sets: for plans with a decoy marker, the marker's versions of the training images
+            (``matched``, ``shuffled``, ``absent``); several are concatenated (the same hearts
+            with the marker elsewhere: counterexamples).
+        val_set: the marker's version of the validation images.
+        required: also yield the heart as ``y["required"]`` (for the inside term).
     """
 
-    def __init__(self, plan) -> None:
+    def __init__(self, plan, train_sets: tuple[str, ...] = ("matched",),
+                 val_set: str = "matched", required: bool = False) -> None:
         self.plan = plan
+        self.train_sets = tuple(train_sets) if plan.decoy is not None else (None,)
+        self.val_set = val_set if plan.decoy is not None else None
+        self.required = bool(required)
         self._arrays: dict[str, tuple] = {}
 
-    def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(images, labels, not_heart)`` of ``train`` or ``val``."""
+    def arrays(self, split: str) -> tuple[np.ndarray, ...]:
+        """``(images, labels, not_heart[, heart])`` of ``train`` or ``val``."""
         if split not in self._arrays:
-            data = self.plan.generate(split, "matched" if self.plan.decoy is not None else None)
-            self._arrays[split] = (data.images, data.labels, ~data.region("heart"))
+            sets = self.train_sets if split == "train" else (self.val_set,)
+            parts = [self.plan.generate(split, decoy_set) for decoy_set in sets]
+            heart = np.concatenate([p.region("heart") for p in parts])
+            arrays = (np.concatenate([p.images for p in parts]),
+                      np.concatenate([p.labels for p in parts]), ~heart)
+            self._arrays[split] = arrays + ((heart,) if self.required else ())
         return self._arrays[split]
+
+    def _dataset(self, split: str, **kwargs) -> tf.data.Dataset:
+        images, labels, not_heart, *heart = self.arrays(split)
+        return make_dataset(images, labels, not_heart, required=heart[0] if heart else None,
+                            **kwargs)
 
     def __call__(self, shuffle_seed: int, batch_size: int
                  ) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-        train = make_dataset(*self.arrays("train"), batch_size=batch_size, shuffle=True,
-                             seed=shuffle_seed)
-        val = make_dataset(*self.arrays("val"), batch_size=max(batch_size, 64), shuffle=False)
+        train = self._dataset("train", batch_size=batch_size, shuffle=True, seed=shuffle_seed)
+        val = self._dataset("val", batch_size=max(batch_size, 64), shuffle=False)
         return train, val

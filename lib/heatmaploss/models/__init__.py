@@ -9,6 +9,9 @@
   :func:`build_model`, :func:`cut_at` (attribute an earlier layer);
 * :mod:`.heatmap_model` — :class:`HeatmapLossModel` and the batch format it trains on;
 * :mod:`.adaptive` — :class:`GradientBalancedModel`, λ set every step from gradient norms;
+* :mod:`.consistency` — :class:`ConsistencyModel`, a non-attribution baseline: outputs that
+  must not change when the irrelevant region is perturbed;
+* :mod:`.reachability` — which cells of a layer reach the logits, which image rows a layer sees;
 * :mod:`.saving` — :func:`save_model` without optimizer state, :func:`load_model`.
 
 Importing this package registers every Keras class of the project, so saved models load.
@@ -16,14 +19,16 @@ Importing this package registers every Keras class of the project, so saved mode
 
 from ..pipeline import make_dataset, preprocess_images
 from .adaptive import DEFAULT_MAX_WEIGHT, GradientBalancedModel
-from .backbones import (BACKBONES, THESIS_INPUT_SHAPE, VGG16_CACHE_PATH, VGG16_WEIGHTS_FILE,
+from .backbones import (BACKBONES, POOLINGS, THESIS_INPUT_SHAPE, VGG16_CACHE_PATH, VGG16_WEIGHTS_FILE,
                         PretrainedWeightsUnavailable, build_model, cut_at, small_cnn_backbone,
                         thesis_head, vgg16_backbone)
+from .consistency import ConsistencyModel
 from .heatmap_model import HeatmapLossModel
+from .reachability import input_rows_seen, unreachable_cells
 from .saving import load_model, save_model
 
-__all__ = ["BACKBONES", "DEFAULT_MAX_WEIGHT", "THESIS_INPUT_SHAPE", "VGG16_CACHE_PATH",
-           "VGG16_WEIGHTS_FILE", "GradientBalancedModel", "HeatmapLossModel",
-           "PretrainedWeightsUnavailable", "build_model", "cut_at", "load_model",
+__all__ = ["BACKBONES", "DEFAULT_MAX_WEIGHT", "POOLINGS", "THESIS_INPUT_SHAPE", "VGG16_CACHE_PATH",
+           "VGG16_WEIGHTS_FILE", "ConsistencyModel", "GradientBalancedModel", "HeatmapLossModel",
+           "PretrainedWeightsUnavailable", "build_model", "cut_at", "input_rows_seen", "load_model",
            "make_dataset", "preprocess_images", "save_model", "small_cnn_backbone",
-           "thesis_head", "vgg16_backbone"]
+           "thesis_head", "unreachable_cells", "vgg16_backbone"]

@@ -25,6 +25,16 @@ VGG16_WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 VGG16_CACHE_PATH = Path("~/.keras/models") / VGG16_WEIGHTS_FILE
 THESIS_INPUT_SHAPE = (105, 135, 3)
 BACKBONES = ("vgg16", "small_cnn")
+#: Max-pool padding: ``same`` pools every cell (no row or column is dropped, so every cell of
+#: every attributed layer reaches the logits); ``valid`` is VGG16's own (the thesis's network:
+#: at 105 x 135 it drops the last row or column of odd-sized maps).
+POOLINGS = ("same", "valid")
+
+
+def _check_pooling(pooling: str) -> str:
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling={pooling!r}: allowed {', '.join(POOLINGS)}")
+    return pooling
 
 
 class PretrainedWeightsUnavailable(RuntimeError):
@@ -32,12 +42,15 @@ class PretrainedWeightsUnavailable(RuntimeError):
 
 
 def vgg16_backbone(input_shape: tuple[int, ...] = THESIS_INPUT_SHAPE,
-                   weights: str | None = "imagenet") -> keras.Model:
+                   weights: str | None = "imagenet", pooling: str = "valid") -> keras.Model:
     """VGG16's convolutional part up to ``block5_conv3`` (the thesis's attribution layer).
 
     Args:
         input_shape: (H, W, 3); the thesis feeds 105 x 135 without resizing.
         weights: ``"imagenet"`` or ``None`` (random initialisation).
+        pooling: ``valid`` (VGG16's own pooling, the thesis's network: ``block5_conv3`` is
+            6 x 8 and the image's last row and column never reach it) or ``same`` (every pixel
+            reaches ``block5_conv3``, then 7 x 9); the weights are the same either way.
 
     Returns:
         A functional model named ``vgg16_backbone`` whose output is ``block5_conv3``.
@@ -59,21 +72,41 @@ def vgg16_backbone(input_shape: tuple[int, ...] = THESIS_INPUT_SHAPE,
             f"{VGG16_WEIGHTS_FILE} at {VGG16_CACHE_PATH} (Keras's cache, "
             f"{VGG16_CACHE_PATH.expanduser()}), or build with weights=None, or use the "
             f"'small_cnn' backbone.") from error
+    if _check_pooling(pooling) == "same":
+        vgg = _repadded(vgg)
     return keras.Model(vgg.inputs[0], vgg.get_layer("block5_conv3").output,
                        name="vgg16_backbone")
 
 
+def _repadded(model: keras.Model) -> keras.Model:
+    """The same network with ``same``-padded max-pools (pools hold no weights)."""
+
+    def clone(layer):
+        config = layer.get_config()
+        if isinstance(layer, keras.layers.MaxPooling2D):
+            config["padding"] = "same"
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def small_cnn_backbone(input_shape: tuple[int, ...] = THESIS_INPUT_SHAPE,
-                       seed: int | None = None) -> keras.Model:
+                       seed: int | None = None, pooling: str = "same") -> keras.Model:
     """A small VGG-style CNN for CPU profiles; its last layer ``last_conv`` is attributed.
 
-    Three conv + 2 x 2 max-pool blocks (16, 32, 64 filters) and a final 64-filter conv: at
-    105 x 135 the attributed map is 13 x 16 (the head's pooling then gives 6 x 8, as VGG16's).
+    Three conv + 2 x 2 max-pool blocks (16, 32, 64 filters) and a final 64-filter conv. With
+    ``same`` pooling (the default) every pixel and every cell of every layer reaches the
+    logits: at 105 x 135, ``conv3`` is 27 x 34 and ``last_conv`` 14 x 17 (the head's pooling
+    then gives 7 x 9). ``valid`` pooling drops the last row or column of odd-sized maps (13 x 16
+    at ``last_conv``, whose last row then never reaches the logits).
     Works for 2-D (H, W, C) and 3-D (D, H, W, C) inputs.
 
     Args:
         input_shape: (H, W, C) or (D, H, W, C).
         seed: seed of the kernel initialisers.
+        pooling: ``same`` or ``valid`` max-pool padding.
 
     Returns:
         A functional model named ``small_cnn_backbone``.
@@ -88,14 +121,14 @@ def small_cnn_backbone(input_shape: tuple[int, ...] = THESIS_INPUT_SHAPE,
         hidden = conv(filters, 3, padding="same", activation="relu", name=f"conv{block}",
                       kernel_initializer=keras.initializers.HeUniform(seed=_offset(seed, block))
                       )(hidden)
-        hidden = pool(2, name=f"pool{block}")(hidden)
+        hidden = pool(2, padding=_check_pooling(pooling), name=f"pool{block}")(hidden)
     hidden = conv(64, 3, padding="same", activation="relu", name="last_conv",
                   kernel_initializer=keras.initializers.HeUniform(seed=_offset(seed, 4)))(hidden)
     return keras.Model(inputs, hidden, name="small_cnn_backbone")
 
 
 def thesis_head(feature_shape: tuple[int, ...], n_classes: int = 4, *, pool: bool = True,
-                seed: int | None = None) -> keras.Model:
+                seed: int | None = None, pooling: str = "same") -> keras.Model:
     """The thesis's classifier head on a conv map: [MaxPool] -> Flatten -> Dense(100) -> logits.
 
     Args:
@@ -104,6 +137,8 @@ def thesis_head(feature_shape: tuple[int, ...], n_classes: int = 4, *, pool: boo
         pool: start with a 2 x 2 (x 2) max-pool, VGG16's ``block5_pool`` (the thesis's network
             attributed ``block5_conv3``, before that pool); axes of size 1 are not pooled.
         seed: seed of the dense initialisers.
+        pooling: padding of that max-pool (``same``: every cell of the attributed map reaches
+            the logits; ``valid``: an odd-sized map's last row or column does not).
 
     Returns:
         A functional model named ``head``.
@@ -113,10 +148,10 @@ def thesis_head(feature_shape: tuple[int, ...], n_classes: int = 4, *, pool: boo
     inputs = keras.Input(tuple(feature_shape))
     hidden = inputs
     if pool:
-        pooling = keras.layers.MaxPooling2D if len(feature_shape) == 3 else keras.layers.MaxPooling3D
+        layer = keras.layers.MaxPooling2D if len(feature_shape) == 3 else keras.layers.MaxPooling3D
         # Axes already down to one cell (thin 3-D volumes) are not pooled.
         sizes = tuple(min(2, int(size)) for size in feature_shape[:-1])
-        hidden = pooling(sizes, name="head_pool")(hidden)
+        hidden = layer(sizes, padding=_check_pooling(pooling), name="head_pool")(hidden)
     hidden = keras.layers.Flatten(name="flatten")(hidden)
     hidden = keras.layers.Dense(100, activation="relu", name="dense",
                                 kernel_initializer=keras.initializers.HeUniform(seed=seed))(hidden)
@@ -132,8 +167,8 @@ def _offset(seed: int | None, offset: int) -> int | None:
 
 def build_model(backbone: str = "small_cnn", *, heatmap: HeatmapLossConfig | dict | None = None,
                 weights: str | None = None, input_shape: tuple[int, ...] = THESIS_INPUT_SHAPE,
-                n_classes: int = 4, frozen: bool = False, seed: int | None = None
-                ) -> HeatmapLossModel:
+                n_classes: int = 4, frozen: bool = False, seed: int | None = None,
+                pooling: str = "same") -> HeatmapLossModel:
     """Build a ``HeatmapLossModel`` with a named backbone and the thesis head.
 
     Args:
@@ -145,6 +180,9 @@ def build_model(backbone: str = "small_cnn", *, heatmap: HeatmapLossConfig | dic
         n_classes: number of classes.
         frozen: freeze the backbone (the thesis's CCE group); the head stays trainable.
         seed: seeds the initialisers (and Keras's global generator, which VGG16 uses).
+        pooling: max-pool padding of the backbone and the head: ``same`` (every cell of the
+            attributed layer, and every pixel, reaches the logits) or ``valid`` (the thesis's
+            VGG16).
 
     Returns:
         A built, uncompiled model; compile it with an optimizer only, e.g.
@@ -153,15 +191,16 @@ def build_model(backbone: str = "small_cnn", *, heatmap: HeatmapLossConfig | dic
     if seed is not None:
         keras.utils.set_random_seed(seed)
     if backbone == "vgg16":
-        features = vgg16_backbone(input_shape, weights=weights)
+        features = vgg16_backbone(input_shape, weights=weights, pooling=pooling)
     elif backbone == "small_cnn":
         if weights is not None:
             raise ValueError(f"weights={weights!r}: the small CNN has no pretrained weights")
-        features = small_cnn_backbone(input_shape, seed=seed)
+        features = small_cnn_backbone(input_shape, seed=seed, pooling=pooling)
     else:
         raise ValueError(f"backbone={backbone!r}: allowed are {BACKBONES}")
     features.trainable = not frozen
-    head = thesis_head(tuple(features.outputs[0].shape[1:]), n_classes, seed=seed)
+    head = thesis_head(tuple(features.outputs[0].shape[1:]), n_classes, seed=seed,
+                       pooling=pooling)
     return HeatmapLossModel(features, head, heatmap=heatmap, name=f"{backbone}_classifier")
 
 

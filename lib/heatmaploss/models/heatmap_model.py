@@ -63,6 +63,8 @@ class HeatmapLossModel(keras.Model):
         self.accuracy_tracker = keras.metrics.CategoricalAccuracy(name="accuracy")
         # Build now (weights exist right after construction): keras-tuner checkpoints need it.
         self.build((None,) + tuple(backbone.inputs[0].shape[1:]))
+        if heatmap.layers:
+            attr.staged_split(backbone, heatmap.layers)  # fail now on a bad layer name
 
     def build(self, input_shape: tuple) -> None:  # noqa: D102 - sub-models are built already
         self.built = True
@@ -88,30 +90,50 @@ class HeatmapLossModel(keras.Model):
             return y["label"], y.get("mask"), y.get("required")
         return y, None, None
 
+    def _pick_class(self, labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+        source = labels if self.heatmap.class_mode == "true" else tf.stop_gradient(logits)
+        return tf.argmax(source, axis=-1, output_type=tf.int32)
+
+    def _score(self, labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+        # Samples are independent: the gradient of the summed score gives every sample the
+        # gradient of its own score.
+        return tf.reduce_sum(attr.class_scores(logits, self._pick_class(labels, logits),
+                                               self.heatmap.target))
+
     def _maps_and_logits(self, x: tf.Tensor, labels: tf.Tensor, training: bool
-                         ) -> tuple[tf.Tensor, tf.Tensor]:
-        method = self.heatmap.method
-
-        def pick_class(logits: tf.Tensor) -> tf.Tensor:
-            source = labels if self.heatmap.class_mode == "true" else tf.stop_gradient(logits)
-            return tf.argmax(source, axis=-1, output_type=tf.int32)
-
-        if method == "saliency":
+                         ) -> tuple[list[tf.Tensor], tf.Tensor]:
+        """The penalty's maps (one per attributed layer) and the logits, in one forward pass."""
+        config = self.heatmap
+        if config.method == "saliency":
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 logits = self.call(x, training=training)
-                score = tf.reduce_sum(attr.class_scores(logits, pick_class(logits)))
-            return attr.saliency_from_gradients(tape.gradient(score, x)), logits
-        activations = self.backbone(x, training=training)
-        with tf.GradientTape() as tape:
-            tape.watch(activations)
-            logits = self.head(activations, training=training)
-            score = tf.reduce_sum(attr.class_scores(logits, pick_class(logits)))
+                score = self._score(labels, logits)
+            gradients = tape.gradient(score, x)
+            if config.penalty == "rrr":  # Ross et al.: squared input gradients
+                return [tf.reduce_sum(tf.square(gradients), axis=-1)], logits
+            return [attr.saliency_from_gradients(gradients)], logits
+        if not config.layers:
+            activations = [self.backbone(x, training=training)]
+            with tf.GradientTape() as tape:
+                tape.watch(activations[0])
+                logits = self.head(activations[0], training=training)
+                score = self._score(labels, logits)
+        else:
+            early, late, names = attr.staged_split(self.backbone, config.layers)
+            first = early(x, training=training)
+            with tf.GradientTape() as tape:
+                tape.watch(first)
+                rest = attr.late_outputs(late, first, training)
+                logits = self.head(rest[-1] if rest else first, training=training)
+                score = self._score(labels, logits)
+            wanted = set(config.layers)
+            activations = [a for name, a in zip(names, [first, *rest]) if name in wanted]
         gradients = tape.gradient(score, activations)
-        return attr.cam_from_gradients(activations, gradients, method), logits
+        return [attr.cam_from_gradients(a, g, config.method)
+                for a, g in zip(activations, gradients)], logits
 
-    @staticmethod
-    def _region_at(mask: tf.Tensor, maps: tf.Tensor, dilate: int) -> tf.Tensor:
+    def _region_at(self, mask: tf.Tensor, maps: tf.Tensor, dilate: int) -> tf.Tensor:
         """The mask on the maps' grid and dtype, after growing the allowed region."""
         grid = tuple(maps.shape[1:])
         mask = tf.cast(mask, maps.dtype)
@@ -120,7 +142,10 @@ class HeatmapLossModel(keras.Model):
             allowed = tf.nn.max_pool(1.0 - mask[..., None], 2 * dilate + 1, 1, "SAME")[..., 0]
             mask = 1.0 - allowed
         if tuple(mask.shape[1:]) != tuple(grid):
-            mask = attr.area_downsample(mask, grid)
+            if self.heatmap.mask_resize == "bilinear":  # the thesis's resizing
+                mask = tf.image.resize(mask[..., None], grid, method="bilinear")[..., 0]
+            else:
+                mask = attr.area_downsample(mask, grid)
         return mask
 
     def compute_heatmap_loss(self, x: tf.Tensor, y: Any, training: bool = False
@@ -140,22 +165,26 @@ class HeatmapLossModel(keras.Model):
         labels, mask, required = self._targets(y)
         x = tf.convert_to_tensor(x)
         if config.uses_maps:
-            maps, logits = self._maps_and_logits(x, labels, training)
-            penalty_value = inside_value = tf.zeros((), maps.dtype)
+            all_maps, logits = self._maps_and_logits(x, labels, training)
+            penalty_value = inside_value = tf.zeros((), all_maps[0].dtype)
             selection = losses.class_selection(tf.argmax(labels, axis=-1), config.classes)
-            if config.weight > 0:
-                if mask is None:
-                    raise ValueError("the heatmap penalty needs y['mask'] (irrelevant region)")
-                irrelevant = self._region_at(mask, maps, config.dilate)
-                penalty_value = losses.selected_mean(
-                    losses.penalty(config.penalty, maps, irrelevant), selection)
-            if config.inside_weight > 0:
-                if required is None and mask is None:
-                    raise ValueError("the inside term needs y['required'] or y['mask']")
-                region = (self._region_at(required, maps, 0) if required is not None
-                          else 1.0 - self._region_at(mask, maps, config.dilate))
-                inside_value = losses.selected_mean(
-                    losses.inside_penalty(maps, region), selection)
+            if config.weight > 0 and mask is None:
+                raise ValueError("the heatmap penalty needs y['mask'] (irrelevant region)")
+            if config.inside_weight > 0 and required is None:
+                raise ValueError("the inside term needs y['required'] (the region attribution "
+                                 "must fall in); it is not derived from y['mask'], which would "
+                                 "count the outside penalty twice")
+            # Several attributed layers: each term is the mean over the layers' maps.
+            for maps in all_maps:
+                if config.weight > 0:
+                    irrelevant = self._region_at(mask, maps, config.dilate)
+                    penalty_value += losses.selected_mean(
+                        losses.penalty(config.penalty, maps, irrelevant), selection
+                    ) / len(all_maps)
+                if config.inside_weight > 0:
+                    inside_value += losses.selected_mean(
+                        losses.inside_penalty(maps, self._region_at(required, maps, 0)),
+                        selection) / len(all_maps)
         else:
             # call() directly: Model.__call__ would cast inputs to the outer model's dtype.
             logits = self.call(x, training=training)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..names import EXPLAINERS
-
 PROFILE_NAMES = ("smoke", "quick", "thesis")
 
 
@@ -150,40 +148,42 @@ class ExperimentSettings:
                 raise ValueError(f"{name}={value!r}: must be a positive integer or None")
 
 
-#: The comparisons of chapter 06 (defined here so that profiles can choose among them).
-BEYOND_CONDITIONS = ("main", "penalty", "adaptive", "lambda", "remedy", "difficulty",
-                     "small_train")
+#: The conditions of the shortcut chapter (06): ``main`` (every method at ρ = ``rho``),
+#: ``dose`` (ρ varied for cross-entropy and the best method), ``lambda`` (λ swept at the chosen
+#: learning rate), ``adaptive`` (λ set every step from gradient norms), ``difficulty`` and
+#: ``small_train`` (harder tasks).
+SHORTCUT_CONDITIONS = ("main", "dose", "lambda", "adaptive", "difficulty", "small_train")
 
 
 @dataclass(frozen=True)
-class BeyondSettings:
-    """Sizes of the beyond-the-thesis chapter (decoy shortcut, methods, penalties, λ, hardness).
+class ShortcutSettings:
+    """Sizes of the shortcut chapter (06): a class-coded decoy marker and the losses that do or
+    do not remove it.
 
     Attributes:
         backbone: ``small_cnn`` (CPU profiles) or ``vgg16``.
         rho: agreement of the decoy marker with the label in training and validation.
-        n_train_per_class, n_val_per_class, n_test_per_class: images per class.
-        epochs: training epochs per model.
+        n_train_per_class, n_val_per_class: training and (matched) validation images per class.
+        n_test_per_class: images per class of each test set (matched, shuffled, absent); at
+            500 or more one model's shuffled accuracy has a standard error of about 1 point.
+        n_explain_per_class: matched test images per class every explainer is computed on.
+        n_probe_per_class: shuffled test images per class the linear probes are fitted on.
+        epochs: training epochs per model (the last epoch is kept).
         batch_size: images per training step.
-        n_models_main: models per group in the main comparison (cross-entropy vs every
-            attribution method in the loss).
-        n_models_secondary: models per group in the secondary comparisons (penalty forms,
-            adaptive weighting, harder tasks).
-        n_lambda_trials: trials of the joint (learning rate, λ) search.
-        lr_range: log-uniform learning-rate range of every search.
-        lambda_range: log-uniform range of the searched heatmap weight λ.
-        heatmap_weight: the fixed λ of the ``thesis`` and ``outside_fraction`` penalties
-            (both lie in [0, 1]).
-        l2_weight: the fixed λ of the ``l2`` penalty (squared attributions: another scale).
-        secondary_method: the attribution method of the harder-task comparisons.
-        adaptive_methods: methods trained with the adaptive weight.
-        lambda_methods: methods whose λ is searched with the learning rate.
-        remedy_methods: CAM methods also trained with the map of an earlier, higher-resolution
-            layer in the loss.
-        conditions: the comparisons chapter 06 runs by default (``heatmaploss.beyond``'s
-            ``CONDITIONS``); others can be asked for with the notebook's ``conditions``.
-        difficulties: generator ``difficulty`` values of the harder-task sweep.
-        small_train_per_class: the reduced training-set size of the harder-task sweep.
+        n_seeds: independent seeds (models) per group at the chosen setting.
+        n_search_trials: trials of each group's short search for its setting.
+        lr_range: log-uniform learning-rate range of the searches.
+        heatmap_weight: λ of the bounded penalties (outside fraction and inside reward, in
+            [0, 1]) and of the adaptive scheme's start.
+        rrr_weight_range: log-uniform range searched for λ of Ross et al.'s RRR term.
+        consistency_weight_range: log-uniform range searched for the consistency term's weight.
+        consistency_epsilon: size of the consistency term's perturbation (inputs in [−1, 1]).
+        dose_rhos: ρ values of the dose-response besides ``rho``.
+        lambda_factors: the λ sweep, as multiples of the chosen λ.
+        n_sweep_seeds: seeds per point of the dose-response and λ sweeps.
+        difficulties: generator difficulties of the harder-task condition.
+        small_train_per_class: training images per class of the small-training condition.
+        conditions: the conditions run by default (:data:`SHORTCUT_CONDITIONS`).
     """
 
     backbone: str
@@ -191,47 +191,50 @@ class BeyondSettings:
     n_train_per_class: int
     n_val_per_class: int
     n_test_per_class: int
+    n_explain_per_class: int
+    n_probe_per_class: int
     epochs: int
     batch_size: int
-    n_models_main: int
-    n_models_secondary: int
-    n_lambda_trials: int
+    n_seeds: int
+    n_search_trials: int
     lr_range: tuple[float, float]
-    lambda_range: tuple[float, float]
     heatmap_weight: float
-    l2_weight: float
-    difficulties: tuple[float, ...]
+    rrr_weight_range: tuple[float, float]
+    consistency_weight_range: tuple[float, float]
     small_train_per_class: int
-    secondary_method: str = "hirescam"
-    adaptive_methods: tuple[str, ...] = ("hirescam", "saliency")
-    lambda_methods: tuple[str, ...] = ("hirescam", "saliency")
-    remedy_methods: tuple[str, ...] = ("hirescam", "gradcam")
-    conditions: tuple[str, ...] = BEYOND_CONDITIONS
+    consistency_epsilon: float = 1.0
+    dose_rhos: tuple[float, ...] = (0.5, 0.9)
+    lambda_factors: tuple[float, ...] = (0.1, 0.3, 3.0, 10.0)
+    n_sweep_seeds: int = 3
+    difficulties: tuple[float, ...] = (0.8,)
+    conditions: tuple[str, ...] = ("main",)
 
     def __post_init__(self) -> None:
         if self.backbone not in ("small_cnn", "vgg16"):
             raise ValueError(f"backbone={self.backbone!r}: allowed small_cnn, vgg16")
         if not 0.0 <= self.rho <= 1.0:
-            raise ValueError(f"rho={self.rho!r}: must lie in [0, 1]")
-        for name in ("n_train_per_class", "n_val_per_class", "n_test_per_class", "epochs",
-                     "batch_size", "n_models_main", "n_models_secondary", "n_lambda_trials",
-                     "small_train_per_class"):
+            raise ValueError(f"shortcut.rho={self.rho!r}: must lie in [0, 1]")
+        for name in ("n_train_per_class", "n_val_per_class", "n_test_per_class",
+                     "n_explain_per_class", "n_probe_per_class", "epochs", "batch_size",
+                     "n_seeds", "n_search_trials", "n_sweep_seeds", "small_train_per_class"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"beyond.{name}={value!r}: must be a positive integer")
-        for name in ("lr_range", "lambda_range"):
+                raise ValueError(f"shortcut.{name}={value!r}: must be a positive integer")
+        for name in ("lr_range", "rrr_weight_range", "consistency_weight_range"):
             low, high = getattr(self, name)
             if not 0 < low < high:
-                raise ValueError(f"beyond.{name}={(low, high)!r}: need 0 < low < high")
-        for method in (self.secondary_method, *self.adaptive_methods, *self.lambda_methods,
-                       *self.remedy_methods):
-            if method not in EXPLAINERS:
-                raise ValueError(f"beyond method {method!r}: allowed {', '.join(EXPLAINERS)}")
-        if "main" not in self.conditions or not set(self.conditions) <= set(BEYOND_CONDITIONS):
+                raise ValueError(f"shortcut.{name}={(low, high)!r}: need 0 < low < high")
+        for name in ("heatmap_weight", "consistency_epsilon"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"shortcut.{name}={getattr(self, name)!r}: must be > 0")
+        if not all(0.0 <= r <= 1.0 for r in (*self.dose_rhos, *self.difficulties)):
+            raise ValueError(f"dose_rhos={self.dose_rhos!r}, difficulties={self.difficulties!r}: "
+                             "each must lie in [0, 1]")
+        if not all(f > 0 for f in self.lambda_factors):
+            raise ValueError(f"lambda_factors={self.lambda_factors!r}: each must be > 0")
+        if "main" not in self.conditions or not set(self.conditions) <= set(SHORTCUT_CONDITIONS):
             raise ValueError(f"conditions={self.conditions!r}: must include main; allowed "
-                             f"{', '.join(BEYOND_CONDITIONS)}")
-        if not all(0.0 <= d <= 1.0 for d in self.difficulties):
-            raise ValueError(f"difficulties={self.difficulties!r}: each must lie in [0, 1]")
+                             f"{', '.join(SHORTCUT_CONDITIONS)}")
 
 
 @dataclass(frozen=True)
@@ -244,15 +247,15 @@ class Profile:
         experiments: model-search sizes of experiments 1 and 2.
         acdc: ACDC chapter sizes.
         description: one line for ``run_all.py --list``.
-        beyond: sizes of the beyond-the-thesis chapter (06).
+        shortcut: sizes of the shortcut chapter (06).
     """
 
     name: str
     data: DataSizes
     experiments: ExperimentSettings
     acdc: AcdcSettings
+    shortcut: ShortcutSettings
     description: str = ""
-    beyond: BeyondSettings | None = None
 
 
 PROFILES: dict[str, Profile] = {
@@ -272,14 +275,13 @@ PROFILES: dict[str, Profile] = {
             classifier_epochs=1, classifier_batch_size=4, classifier_learning_rate=1e-3,
             classifier_dense_units=16, classifier_dropout=0.5, classifier_seeds=1,
             heatmap_weight=1.0),
-        beyond=BeyondSettings(
+        shortcut=ShortcutSettings(
             backbone="small_cnn", rho=1.0, n_train_per_class=16, n_val_per_class=8,
-            n_test_per_class=8, epochs=1, batch_size=16, n_models_main=1,
-            n_models_secondary=1, n_lambda_trials=2, lr_range=(3e-4, 3e-3),
-            lambda_range=(0.1, 30.0), heatmap_weight=3.0, l2_weight=1e4, difficulties=(0.8,),
-            small_train_per_class=8, secondary_method="hirescam",
-            adaptive_methods=("saliency",), lambda_methods=("hirescam",),
-            remedy_methods=("gradcam",)),
+            n_test_per_class=8, n_explain_per_class=4, n_probe_per_class=8, epochs=1,
+            batch_size=16, n_seeds=2, n_search_trials=1, lr_range=(3e-4, 3e-3),
+            heatmap_weight=3.0, rrr_weight_range=(1.0, 100.0),
+            consistency_weight_range=(0.01, 1.0), small_train_per_class=8,
+            lambda_factors=(0.3,), n_sweep_seeds=1),
     ),
     "quick": Profile(
         name="quick",
@@ -297,16 +299,14 @@ PROFILES: dict[str, Profile] = {
             classifier_epochs=6, classifier_batch_size=8, classifier_learning_rate=1e-4,
             classifier_dense_units=64, classifier_dropout=0.5, classifier_seeds=2,
             heatmap_weight=1.0),
-        beyond=BeyondSettings(
+        shortcut=ShortcutSettings(
             backbone="small_cnn", rho=1.0, n_train_per_class=100, n_val_per_class=25,
-            n_test_per_class=50, epochs=3, batch_size=32, n_models_main=8,
-            n_models_secondary=2, n_lambda_trials=4, lr_range=(3e-4, 3e-3),
-            lambda_range=(0.1, 30.0), heatmap_weight=3.0, l2_weight=1e4, difficulties=(0.8,),
-            small_train_per_class=40, secondary_method="hirescam",
-            adaptive_methods=("saliency",), lambda_methods=("hirescam",),
-            remedy_methods=("hirescam", "gradcam"),
-            # The harder-task sweep (8 more models) runs on request: conditions=... .
-            conditions=("main", "penalty", "adaptive", "lambda", "remedy")),
+            n_test_per_class=500, n_explain_per_class=100, n_probe_per_class=100, epochs=3,
+            batch_size=32, n_seeds=8, n_search_trials=3, lr_range=(3e-4, 3e-3),
+            heatmap_weight=3.0, rrr_weight_range=(1.0, 1000.0),
+            consistency_weight_range=(0.01, 10.0), small_train_per_class=40,
+            # dose, lambda, adaptive, difficulty and small_train run on request (conditions=).
+            conditions=("main",)),
     ),
     "thesis": Profile(
         name="thesis",
@@ -324,13 +324,13 @@ PROFILES: dict[str, Profile] = {
             classifier_epochs=30, classifier_batch_size=4, classifier_learning_rate=1e-4,
             classifier_dense_units=512, classifier_dropout=0.5, classifier_seeds=5,
             heatmap_weight=1.0),
-        beyond=BeyondSettings(
+        shortcut=ShortcutSettings(
             backbone="vgg16", rho=1.0, n_train_per_class=2500, n_val_per_class=750,
-            n_test_per_class=2500, epochs=6, batch_size=32, n_models_main=10,
-            n_models_secondary=5, n_lambda_trials=10, lr_range=(5e-6, 1e-3),
-            lambda_range=(0.01, 100.0), heatmap_weight=1.0, l2_weight=1e4,
-            difficulties=(0.5, 0.8), small_train_per_class=250,
-            lambda_methods=("hirescam", "saliency")),
+            n_test_per_class=2500, n_explain_per_class=500, n_probe_per_class=250, epochs=6,
+            batch_size=32, n_seeds=10, n_search_trials=6, lr_range=(5e-6, 1e-3),
+            heatmap_weight=1.0, rrr_weight_range=(1.0, 1000.0),
+            consistency_weight_range=(0.01, 10.0), small_train_per_class=250,
+            difficulties=(0.5, 0.8), conditions=SHORTCUT_CONDITIONS),
     ),
 }
 
@@ -349,5 +349,5 @@ def get_profile(name: str) -> Profile:
         ) from None
 
 
-__all__ = ["BEYOND_CONDITIONS", "PROFILE_NAMES", "PROFILES", "AcdcSettings", "BeyondSettings",
-           "DataSizes", "ExperimentSettings", "Profile", "get_profile"]
+__all__ = ["PROFILE_NAMES", "PROFILES", "SHORTCUT_CONDITIONS", "AcdcSettings", "DataSizes",
+           "ExperimentSettings", "Profile", "ShortcutSettings", "get_profile"]

@@ -6,12 +6,14 @@ size, whatever the test-set size), this computes
 * accuracy overall and per class;
 * for HiResCAM, Grad-CAM and input-gradient saliency, each map's fraction of positive
   attribution mass inside the heart, the sex marker and the subcutaneous fat,
-  ``Σ relu(h)·mask / Σ relu(h)`` with the map upsampled to the image (``docs/thesis.md`` §5); per class the
-  mean over images, and the model's score = the unweighted mean of the class means.
+  ``Σ relu(h)·mask / Σ relu(h)`` with the map upsampled to the image (``docs/thesis.md`` §5);
+  per class the mean over images, and the model's score = the unweighted mean of the class
+  means.
 
-A map with no positive mass has no defined fraction: it is left out of the mean, *counted*
-(``empty_maps``) and reported, never dropped silently. A class whose maps are all empty makes the
-model-level score NaN.
+A map with no positive mass has no defined fraction: it is left out of that mean, *counted*
+(``empty_maps``) and reported, never dropped silently; a class whose maps are all empty makes
+the model-level score NaN. A second score, ``overlap_with_empty``, counts such maps as putting
+no mass in any region, so it is defined even when most maps are empty.
 """
 
 from __future__ import annotations
@@ -79,46 +81,77 @@ class _Accumulator:
             self.empty[c] += int((rows & empty).sum())
 
     def class_means(self) -> np.ndarray:
+        """Per class: the mean fraction over maps with positive mass (NaN if there is none)."""
         with np.errstate(invalid="ignore", divide="ignore"):
             return self.sums / self.valid[:, None]
 
+    def class_means_with_empty(self) -> np.ndarray:
+        """Per class: the mean fraction over all maps, an empty map counting as 0 everywhere."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.sums / (self.valid + self.empty)[:, None]
+
+
+def layered(explainer: str, layer: str | None) -> str:
+    """The name of a CAM explainer taken at another layer than the attributed one:
+    ``hirescam@conv3`` (``layer=None``: just ``hirescam``)."""
+    return explainer if layer is None else f"{explainer}@{layer}"
+
 
 def _evaluation_function(model: Any, methods: Sequence[str], image_size: tuple[int, int],
-                         class_source: str):
-    """One compiled graph per model: logits and, per method, per-region and total mass.
+                         class_source: str, cam_layers: Sequence[str] = ()):
+    """One compiled graph per model: logits and, per explainer, per-region and total mass.
 
-    HiResCAM and Grad-CAM share one forward pass and one gradient dscore/dA (they differ only
-    in how they combine A and dA); saliency takes dscore/dx of the same score. One trace per
-    model instead of one per method keeps the evaluation of many small models cheap.
+    HiResCAM and Grad-CAM share one forward pass and one backward pass (they differ only in
+    how they combine A and dA), at the attributed layer and at every layer of ``cam_layers``;
+    saliency takes dscore/dx of the same score. One trace per model instead of one per method
+    keeps the evaluation of many small models cheap.
     """
     import tensorflow as tf
 
     from .. import attribution
 
     base, head = attribution.split_model(model, None)
+    staged = attribution.staged_split(base, list(cam_layers)) if cam_layers else None
+    extra = [name for name in (staged[2] if staged else []) if name in cam_layers]
 
     @tf.function(reduce_retracing=True)
     def run(x, labels, masks):
         with tf.GradientTape() as input_tape:
             input_tape.watch(x)
-            activations = base(x, training=False)
-            with tf.GradientTape() as layer_tape:
-                layer_tape.watch(activations)
-                logits = head(activations, training=False)
-                classes = (tf.argmax(logits, axis=-1, output_type=tf.int32)
-                           if class_source == "predicted" else labels)
-                score = tf.reduce_sum(attribution.class_scores(logits, classes))
+            if staged is None:
+                activations = {None: base(x, training=False)}
+                with tf.GradientTape() as layer_tape:
+                    layer_tape.watch(activations[None])
+                    logits = head(activations[None], training=False)
+                    classes = (tf.argmax(logits, axis=-1, output_type=tf.int32)
+                               if class_source == "predicted" else labels)
+                    score = tf.reduce_sum(attribution.class_scores(logits, classes))
+            else:
+                early, late, names = staged
+                first = early(x, training=False)
+                with tf.GradientTape() as layer_tape:
+                    layer_tape.watch(first)
+                    rest = attribution.late_outputs(late, first)
+                    logits = head(rest[-1] if rest else first, training=False)
+                    classes = (tf.argmax(logits, axis=-1, output_type=tf.int32)
+                               if class_source == "predicted" else labels)
+                    score = tf.reduce_sum(attribution.class_scores(logits, classes))
+                found = dict(zip(names, [first, *rest]))
+                activations = {None: found[names[-1]],
+                               **{name: found[name] for name in extra if name != names[-1]}}
         sums = {}
         if "saliency" in methods:
             maps = attribution.saliency_from_gradients(input_tape.gradient(score, x))
             sums["saliency"] = maps
         if any(m in methods for m in CAM_EXPLAINERS):
-            gradients = layer_tape.gradient(score, activations)
-            for method in CAM_EXPLAINERS:
-                if method in methods:
-                    sums[method] = attribution.upsample(
-                        attribution.cam_from_gradients(activations, gradients, method),
-                        image_size)
+            layers = list(activations)
+            gradients = layer_tape.gradient(score, [activations[k] for k in layers])
+            for layer, gradient in zip(layers, gradients):
+                for method in CAM_EXPLAINERS:
+                    if method in methods:
+                        sums[layered(method, layer)] = attribution.upsample(
+                            attribution.cam_from_gradients(activations[layer], gradient,
+                                                           method), image_size)
         out = {}
         for method, maps in sums.items():
             positive = tf.nn.relu(maps)
@@ -133,7 +166,8 @@ def evaluate_model(model: Any, experiment: int, n_per_class: int, seed: int, *,
                    chunk_size: int = 500, batch_size: int = 64,
                    explainers: Sequence[str] = EXPLAINERS, regions: Sequence[str] = REGIONS,
                    class_source: str = "predicted", data_options: dict | None = None,
-                   progress: bool = False) -> dict[str, pd.DataFrame]:
+                   progress: bool = False, cam_layers: Sequence[str] = ()
+                   ) -> dict[str, pd.DataFrame]:
     """Accuracy and attribution overlaps of one model on a freshly generated test set.
 
     Args:
@@ -149,6 +183,8 @@ def evaluate_model(model: Any, experiment: int, n_per_class: int, seed: int, *,
         class_source: explain the ``predicted`` class (thesis) or the ``true`` class.
         data_options: extra options of ``synthetic.iter_batches``.
         progress: show a progress bar over chunks.
+        cam_layers: further backbone layers at which the CAM explainers are also computed
+            (reported as ``<explainer>@<layer>``, e.g. ``hirescam@conv3``).
 
     Returns:
         ``{"accuracy": DataFrame(class_name, value, n), "overlap": DataFrame(explainer, region,
@@ -173,7 +209,9 @@ def evaluate_model(model: Any, experiment: int, n_per_class: int, seed: int, *,
     n_classes = len(classes)
     correct = np.zeros(n_classes, dtype=np.int64)
     seen = np.zeros(n_classes, dtype=np.int64)
-    accumulators = {e: _Accumulator(n_classes, len(regions)) for e in explainers}
+    names = [*explainers, *[layered(e, layer) for layer in cam_layers for e in explainers
+                            if e in CAM_EXPLAINERS]]
+    accumulators = {e: _Accumulator(n_classes, len(regions)) for e in names}
     function = None
     chunks = synthetic.iter_batches(experiment, n_per_class, seed, chunk_size=chunk_size,
                                     **(data_options or {}))
@@ -184,7 +222,7 @@ def evaluate_model(model: Any, experiment: int, n_per_class: int, seed: int, *,
         masks = np.stack([chunk.region(r) for r in regions], axis=-1).astype(np.float32)
         if function is None:
             function = _evaluation_function(model, explainers, tuple(chunk.images.shape[1:3]),
-                                            class_source)
+                                            class_source, cam_layers)
         for start in range(0, len(labels), batch_size):
             part = slice(start, start + batch_size)
             batch_labels = labels[part]
@@ -206,18 +244,19 @@ def evaluate_model(model: Any, experiment: int, n_per_class: int, seed: int, *,
                           "n": int(seen.sum())})
     overlap_rows = []
     for method, acc in accumulators.items():
-        means = acc.class_means()
+        means, with_empty = acc.class_means(), acc.class_means_with_empty()
         for r, region in enumerate(regions):
             for c, name in enumerate(classes):
                 overlap_rows.append({"explainer": method, "region": region, "class_name": name,
-                                     "value": means[c, r], "n": int(acc.valid[c]),
-                                     "n_empty": int(acc.empty[c])})
+                                     "value": means[c, r], "value_with_empty": with_empty[c, r],
+                                     "n": int(acc.valid[c]), "n_empty": int(acc.empty[c])})
             # The thesis's model score: unweighted mean of the class means (NaN if one is).
             overlap_rows.append({"explainer": method, "region": region, "class_name": "all",
                                  "value": float(np.mean(means[:, r])),
+                                 "value_with_empty": float(np.mean(with_empty[:, r])),
                                  "n": int(acc.valid.sum()), "n_empty": int(acc.empty.sum())})
     overlap = pd.DataFrame(overlap_rows, columns=["explainer", "region", "class_name", "value",
-                                                  "n", "n_empty"])
+                                                  "value_with_empty", "n", "n_empty"])
     return {"accuracy": pd.DataFrame(accuracy_rows), "overlap": overlap}
 
 
@@ -225,7 +264,9 @@ def metric_rows(evaluation: dict[str, pd.DataFrame], dataset: str = DATASET) -> 
     """Registry metric rows of one :func:`evaluate_model` result.
 
     Metrics: ``accuracy`` per class and ``all``; ``overlap`` per explainer × region × class and
-    ``all``; ``empty_maps`` (count of maps without positive mass) per explainer × class.
+    ``all`` (maps without positive mass left out); ``overlap_with_empty`` (the same with such
+    maps counted as putting no mass anywhere); ``empty_maps`` (count of maps without positive
+    mass) per explainer × class.
 
     Args:
         evaluation: the result.
@@ -237,6 +278,9 @@ def metric_rows(evaluation: dict[str, pd.DataFrame], dataset: str = DATASET) -> 
     for r in overlap.itertuples():
         rows.append({"dataset": dataset, "metric": "overlap", "explainer": r.explainer,
                      "region": r.region, "class_name": r.class_name, "value": r.value, "n": r.n})
+        rows.append({"dataset": dataset, "metric": "overlap_with_empty", "explainer": r.explainer,
+                     "region": r.region, "class_name": r.class_name,
+                     "value": r.value_with_empty, "n": int(r.n + r.n_empty)})
     first_region = overlap["region"].iloc[0] if len(overlap) else None
     for r in overlap[overlap["region"] == first_region].itertuples():
         rows.append({"dataset": dataset, "metric": "empty_maps", "explainer": r.explainer,
@@ -253,7 +297,8 @@ def overall_accuracy(evaluation: dict[str, pd.DataFrame]) -> float:
 
 def evaluate_on_plan(model: Any, plan: Any, *, batch_size: int, dataset: str = DATASET,
                      decoy_set: str | None = None, explainers: Sequence[str] = EXPLAINERS,
-                     regions: Sequence[str] = REGIONS) -> tuple[list[dict], float]:
+                     regions: Sequence[str] = REGIONS, n_per_class: int | None = None,
+                     cam_layers: Sequence[str] = ()) -> tuple[list[dict], float]:
     """Evaluate a model on the test set of a synthetic data plan.
 
     Args:
@@ -265,16 +310,19 @@ def evaluate_on_plan(model: Any, plan: Any, *, batch_size: int, dataset: str = D
             with a decoy only).
         explainers: explainers to evaluate (empty: accuracy only).
         regions: regions to measure.
+        n_per_class: evaluate on a smaller set drawn with the test seed (default: the
+            plan's test size).
+        cam_layers: further layers at which the CAM explainers are computed.
 
     Returns:
         ``(metric rows, overall accuracy)``.
     """
-    result = evaluate_model(model, plan.experiment, plan.test.n_per_class, plan.test.seed,
-                            chunk_size=plan.chunk_size, batch_size=batch_size,
+    result = evaluate_model(model, plan.experiment, n_per_class or plan.test.n_per_class,
+                            plan.test.seed, chunk_size=plan.chunk_size, batch_size=batch_size,
                             explainers=explainers, regions=regions,
-                            data_options=plan.options(decoy_set))
+                            data_options=plan.options(decoy_set), cam_layers=cam_layers)
     return metric_rows(result, dataset), overall_accuracy(result)
 
 
-__all__ = ["DATASET", "evaluate_model", "evaluate_on_plan", "metric_rows", "overall_accuracy",
-           "region_fractions"]
+__all__ = ["DATASET", "evaluate_model", "evaluate_on_plan", "layered", "metric_rows",
+           "overall_accuracy", "region_fractions"]

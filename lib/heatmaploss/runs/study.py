@@ -52,7 +52,8 @@ class Study:
         spec: the search (or replicates) that trains them.
         build_model: ``build_model(**hyperparameters)`` → a compiled model.
         make_data: ``make_data(shuffle_seed)`` → ``(train, validation)`` as ``fit`` takes them.
-        evaluate: ``evaluate(model)`` → :class:`Evaluation` of a trained model.
+        evaluate: ``evaluate(model)`` → :class:`Evaluation` of a trained model; ``None`` for
+            models that are never evaluated (a search that only chooses a setting).
         save_model: ``save_model(model, path)``; default
             :func:`heatmaploss.models.save_model` (no optimizer state).
         label: a name for progress bars (default the search key).
@@ -61,7 +62,7 @@ class Study:
     spec: SearchSpec
     build_model: Callable[..., Any]
     make_data: Callable[[int], tuple]
-    evaluate: Callable[[Any], Evaluation]
+    evaluate: Callable[[Any], Evaluation] | None
     save_model: Callable[[Any, Path], None] | None = None
     label: str = field(default="")
 
@@ -116,6 +117,8 @@ def evaluate_recorded(study: Study, registry: Any, out: OutputDirs, search_id: i
 
     from ..models import load_model
 
+    if study.evaluate is None:
+        return 0
     frame = registry.models(search_id=search_id)
     todo = [row for row in frame.itertuples() if pd.isna(row.test_accuracy)
             and (not only_available or (out.root / row.model_path).exists())]

@@ -18,11 +18,12 @@ Facts: ``docs/thesis.md`` §2. No TensorFlow.
 
 from .generator import (BLOCK_SIZE, CLASSES, DECOY_SETS, DEFAULT_OPTIONS, EXPERIMENTS,
                         HEART_TISSUES, IMAGE_SHAPE, P_MALE, THESIS_FACTS, VARIABILITIES,
-                        SyntheticMRIs, Tissue, class_order, generate, iter_batches,
+                        SyntheticMRIs, Tissue, class_order, decoy_corners_mask, generate,
+                        iter_batches,
                         tissue_fractions, to_model_input, validate)
 from .plan import DataPlan, DataSplit
 
 __all__ = ["BLOCK_SIZE", "CLASSES", "DECOY_SETS", "DataPlan", "DataSplit", "DEFAULT_OPTIONS", "EXPERIMENTS", "HEART_TISSUES",
            "IMAGE_SHAPE", "P_MALE", "THESIS_FACTS", "VARIABILITIES", "SyntheticMRIs", "Tissue",
-           "class_order", "generate", "iter_batches", "tissue_fractions", "to_model_input",
+           "class_order", "decoy_corners_mask", "generate", "iter_batches", "tissue_fractions", "to_model_input",
            "validate"]

@@ -52,7 +52,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from . import geometry as geo
-from .render import HEART_TISSUES, Tissue, paint_markers, render
+from .render import DECOY_CORNERS, HEART_TISSUES, MARKER_SIZE, Tissue, paint_markers, render
 
 CLASSES = ("NOR", "HCM", "DCM", "ARV")
 EXPERIMENTS = (1, 2)
@@ -84,6 +84,17 @@ _REGIONS = {
     "decoy_marker": (Tissue.DECOY_MARKER,),
     **{t.name.lower(): (t,) for t in Tissue},
 }
+#: Regions defined by position, not tissue: the four squares where a decoy marker can sit,
+#: whether one is drawn there or not.
+_POSITIONAL_REGIONS = ("decoy_corners",)
+
+
+def decoy_corners_mask(shape: tuple[int, int] = (geo.HEIGHT, geo.WIDTH)) -> np.ndarray:
+    """Boolean (H, W) mask of the four 9 × 9 corner squares a decoy marker can occupy."""
+    mask = np.zeros(shape, dtype=bool)
+    for row, col in DECOY_CORNERS:
+        mask[row:row + MARKER_SIZE, col:col + MARKER_SIZE] = True
+    return mask
 
 
 @dataclasses.dataclass
@@ -129,15 +140,19 @@ class SyntheticMRIs:
 
         Args:
             name: ``heart`` (the four cardiac tissues), ``fat``, ``sex_marker``,
-                ``decoy_marker``, or one tissue by name (``lv_cavity``, ``rv_myocardium``,
-                ``background``, ...; case-insensitive).
+                ``decoy_marker`` (the square drawn in this image), ``decoy_corners`` (all four
+                squares where a decoy can sit, drawn or not), or one tissue by name
+                (``lv_cavity``, ``rv_myocardium``, ``background``, ...; case-insensitive).
 
         Raises:
             ValueError: for an unknown name.
         """
+        if str(name).lower() == "decoy_corners":
+            return np.broadcast_to(decoy_corners_mask(IMAGE_SHAPE), self.segmentation.shape)
         codes = _REGIONS.get(str(name).lower())
         if codes is None:
-            raise ValueError(f"unknown region {name!r}; allowed: {', '.join(_REGIONS)}")
+            raise ValueError(f"unknown region {name!r}; allowed: "
+                             f"{', '.join([*_REGIONS, *_POSITIONAL_REGIONS])}")
         if codes == HEART_TISSUES:  # codes 1..4 are contiguous: two comparisons
             return (self.segmentation >= Tissue.LV_CAVITY) & (self.segmentation <= Tissue.RV_MYOCARDIUM)
         return self.segmentation == codes[0]
@@ -349,5 +364,5 @@ def to_model_input(images: np.ndarray) -> np.ndarray:
 
 __all__ = ["BLOCK_SIZE", "CLASSES", "DECOY_SETS", "DEFAULT_OPTIONS", "EXPERIMENTS", "HEART_TISSUES",
            "IMAGE_SHAPE", "P_MALE", "THESIS_FACTS", "VARIABILITIES", "SyntheticMRIs", "Tissue",
-           "class_order", "generate", "iter_batches", "tissue_fractions", "to_model_input",
+           "class_order", "decoy_corners_mask", "generate", "iter_batches", "tissue_fractions", "to_model_input",
            "validate"]

@@ -62,6 +62,8 @@ class GroupRecipe:
         objective: validation metric the search minimises (a Keras log name).
         min_val_accuracy: models with validation accuracy not above this are excluded from the
             group comparison (still recorded).
+        pooling: max-pool padding of the network (``valid``: the thesis's VGG16; ``same``:
+            every pixel and every attributed cell reaches the logits).
     """
 
     group: str
@@ -82,6 +84,7 @@ class GroupRecipe:
     lr_max: float
     objective: str
     min_val_accuracy: float
+    pooling: str = "same"
 
     def __post_init__(self) -> None:
         if self.group not in LOSS_GROUPS:
@@ -105,7 +108,7 @@ def _thesis(settings: ExperimentSettings, group: str) -> GroupRecipe:
         backbone_weights=settings.backbone_weights, output_activation="sigmoid",
         explainer="hirescam", heatmap_class="predicted", irrelevant_region="not_heart",
         early_stopping_patience=None, batch_size=settings.thesis_batch_size,
-        min_val_accuracy=0.95,
+        min_val_accuracy=0.95, pooling="valid",
     )
     if group == "cce":
         return GroupRecipe(group="cce", trainable_backbone=False, classification="cce",

@@ -35,7 +35,8 @@ def build_model(recipe: GroupRecipe, learning_rate: float, seed: int | None = No
         penalty=recipe.penalty or "outside_fraction", weight=recipe.penalty_weight,
         class_mode=recipe.heatmap_class, classification=recipe.classification)
     model = models.build_model(recipe.backbone, heatmap=heatmap, weights=recipe.backbone_weights,
-                               frozen=not recipe.trainable_backbone, seed=seed)
+                               frozen=not recipe.trainable_backbone, seed=seed,
+                               pooling=recipe.pooling)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
     return model
 

@@ -1,8 +1,9 @@
-"""The shortcut chapter, the figures (decoy marker). No TensorFlow.
+"""The shortcut chapter, the figures. No TensorFlow.
 
 Each function takes the per-model table of :func:`heatmaploss.chapters.shortcut.run.run_chapter`
-(see :mod:`heatmaploss.chapters.shortcut.analysis` for its columns) and returns a matplotlib figure; the notebook
-saves them with :func:`heatmaploss.project.files.save_figure` under the names given in :data:`FIGURES`.
+(columns in :mod:`.analysis`) and returns a matplotlib figure; :func:`save_figures` draws and
+saves every figure that has data, under the names of :data:`FIGURES`. Every model is a dot
+(seeds, not search trials); lines mark a group's mean.
 """
 
 from __future__ import annotations
@@ -12,59 +13,31 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 
-from ...names import EXPLAINERS, TEST_SETS
 from ... import plots
+from ...names import TEST_SETS
+from .analysis import ORACLE, UNIFORM_MARKER_MASS
 
 #: Figure name → what it shows.
 FIGURES = {
     "decoy_samples": "one image per class and test set (marker matched, shuffled, absent)",
-    "decoy_accuracy_by_set": "accuracy of every model per test set, main comparison",
-    "decoy_marker_mass": "attribution mass on the decoy marker by every explainer",
-    "decoy_mass_vs_intervention": "per model: marker mass by each explainer against accuracy "
-                                  "with the marker shuffled (is an explainer fooled?)",
-    "decoy_penalty_forms": "penalty forms, adaptive λ, earlier-layer CAM: shuffled accuracy, "
-                           "marker mass",
-    "decoy_lambda_tradeoff": "searched λ against shuffled accuracy and marker mass",
-    "decoy_harder_tasks": "accuracy and heart overlap when the task gets harder, both losses",
+    "decoy_accuracy_by_set": "accuracy of every model on each test set, main groups",
+    "decoy_marker_mass": "attribution mass on the drawn marker by every explainer and layer",
+    "decoy_detection": "per model: marker mass by each explainer against the flip rate",
+    "decoy_probes": "how well the marker's corner can be read from each conv block",
+    "decoy_dose": "shuffled accuracy as the marker's agreement ρ varies",
+    "decoy_lambda": "shuffled accuracy as λ varies at the chosen learning rate",
+    "decoy_harder_tasks": "shuffled accuracy when the task gets harder, both losses",
 }
-#: The decoy square's pixels and the image's pixels (a uniform map's share on the marker).
-MARKER_PIXELS, IMAGE_PIXELS = 9 * 9, 105 * 135
-_SET_COLOURS = {"matched": "tab:blue", "shuffled": "tab:red", "absent": "tab:grey"}
-
-
-def _strip(ax, groups: list[str], values: list[np.ndarray], offset: float = 0.0,
-           colour: str = "tab:blue", label: str | None = None, seed: int = 0) -> None:
-    """Every model as a dot (jittered) plus the group mean as a bar."""
-    rng = np.random.default_rng(seed)
-    for i, v in enumerate(values):
-        v = np.asarray(v, float)
-        v = v[np.isfinite(v)]
-        x = i + offset + rng.uniform(-0.06, 0.06, len(v))
-        ax.scatter(x, v, s=14, color=colour, alpha=0.75, label=label if i == 0 else None,
-                   zorder=3)
-        if len(v):
-            ax.hlines(v.mean(), i + offset - 0.12, i + offset + 0.12, color="black", lw=1.5,
-                      zorder=4)
-    ax.set_xticks(range(len(groups)))
-    ax.set_xticklabels(groups, rotation=20, ha="right")
-    ax.set_xlim(-0.5, len(groups) - 0.5)
+_SET_PALETTE = {"matched": "#0072B2", "shuffled": "#D55E00", "absent": "#999999"}
 
 
 def samples_figure(images: dict[str, np.ndarray], labels: dict[str, np.ndarray],
                    classes: tuple[str, ...]) -> plt.Figure:
-    """One image per class (columns) for each test set (rows).
-
-    Args:
-        images: test set → uint8 images (N, H, W).
-        labels: test set → labels (N,).
-        classes: class names in label order.
-
-    Returns:
-        The figure.
-    """
-    fig, axes = plt.subplots(len(images), len(classes), figsize=(2.2 * len(classes),
-                                                                 1.9 * len(images)))
+    """One image per class (columns) for each test set (rows)."""
+    fig, axes = plt.subplots(len(images), len(classes),
+                             figsize=(2.2 * len(classes), 1.9 * len(images)))
     axes = np.atleast_2d(axes)
     for r, (name, batch) in enumerate(images.items()):
         for c, cls in enumerate(classes):
@@ -77,203 +50,160 @@ def samples_figure(images: dict[str, np.ndarray], labels: dict[str, np.ndarray],
             if r == 0:
                 ax.set_title(cls)
             if c == 0:
-                ax.set_ylabel(name)
-    fig.suptitle("Decoy marker: a corner square coding the class (ρ = agreement in training)")
+                ax.set_ylabel(f"marker {name}")
+    fig.suptitle("The decoy: a corner square whose corner codes the class")
     fig.tight_layout()
     return fig
 
 
-def accuracy_by_set(models: pd.DataFrame, condition: str = "main") -> plt.Figure:
+def _main(models: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    block = models[models["condition"] == "main"]
+    return block, list(dict.fromkeys(block["group"]))
+
+
+def accuracy_by_set(models: pd.DataFrame) -> plt.Figure:
     """Accuracy of every model on the matched, shuffled and absent test sets, per group."""
-    block = models[models["condition"] == condition]
-    groups = list(dict.fromkeys(block["group"]))
-    fig, ax = plt.subplots(figsize=(1.6 * len(groups) + 2, 3.8))
-    for k, test_set in enumerate(TEST_SETS):
-        values = [block.loc[block["group"] == g, f"acc_{test_set}"].to_numpy() for g in groups]
-        _strip(ax, groups, values, offset=(k - 1) * 0.25, colour=_SET_COLOURS[test_set],
-               label=test_set, seed=k)
-    ax.axhline(0.25, ls=":", color="grey", lw=1)
-    ax.text(len(groups) - 0.5, 0.26, "chance", color="grey", ha="right", fontsize=8)
-    ax.set_ylim(0, 1.02)
-    ax.set_ylabel("test accuracy")
-    ax.set_title("Does the model still work when the decoy marker lies or is gone?")
-    ax.legend(title="marker", loc="lower left", fontsize=8)
+    block, order = _main(models)
+    long = block.melt(id_vars=["group"], value_vars=[f"acc_{s}" for s in TEST_SETS],
+                      var_name="test set", value_name="accuracy")
+    long["test set"] = long["test set"].str[4:]
+    fig, ax = plt.subplots(figsize=(1.2 * len(order) + 3, 4.2))
+    sns.stripplot(long, x="group", y="accuracy", hue="test set", order=order,
+                  hue_order=list(TEST_SETS), palette=_SET_PALETTE, dodge=True, jitter=0.15,
+                  size=4, ax=ax)
+    oracle = block.loc[block["group"] == ORACLE, "acc_shuffled"].mean()
+    ax.axhline(oracle, color=_SET_PALETTE["shuffled"], ls="--", lw=1)
+    ax.axhline(0.25, color="grey", ls=":", lw=1)
+    ax.text(len(order) - 0.5, oracle, " oracle, shuffled", va="center", fontsize=8)
+    ax.text(len(order) - 0.5, 0.25, " chance", va="center", fontsize=8, color="grey")
+    ax.set(ylim=(0, 1.02), xlabel="", ylabel="test accuracy",
+           title="Does each model still work when the marker lies (shuffled) or is gone?")
+    ax.tick_params(axis="x", labelrotation=30)
+    ax.legend(title="marker", bbox_to_anchor=(1.12, 1), loc="upper left", fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def marker_mass(models: pd.DataFrame, condition: str = "main") -> plt.Figure:
-    """Attribution mass on the decoy marker (top) and in the heart (bottom), per explainer.
+def _mass_columns(models: pd.DataFrame, region: str = "decoy_marker") -> list[str]:
+    return [c for c in models if c.startswith("mass0_") and c.endswith(f"_{region}")]
 
-    The dotted line in the top row is what a uniform map would put on the marker (its share
-    of the image's pixels); groups whose maps by an explainer are all empty are labelled.
-    """
-    block = models[models["condition"] == condition]
-    groups = list(dict.fromkeys(block["group"]))
-    fig, axes = plt.subplots(2, len(EXPLAINERS), figsize=(4.2 * len(EXPLAINERS), 6.4),
-                             sharey="row")
-    for col, explainer in enumerate(EXPLAINERS):
-        for row, region in enumerate(("decoy_marker", "heart")):
-            ax = axes[row, col]
-            column = f"mass_{explainer}_{region}"
-            values = [block.loc[block["group"] == g, column].to_numpy(float)
-                      if column in block else np.array([]) for g in groups]
-            _strip(ax, groups, values, seed=col)
-            for i, v in enumerate(values):
-                if len(v) and np.isnan(v).all():
-                    ax.text(i, 0.5, "maps empty", transform=ax.get_xaxis_transform(),
-                            ha="center", fontsize=8, color="tab:red", rotation=90)
-            if row == 0:
-                ax.set_title(f"judged by {explainer}")
-                ax.axhline(MARKER_PIXELS / IMAGE_PIXELS, ls=":", color="grey", lw=1)
-                ax.set_xticklabels([])
-            else:
-                ax.set_ylim(-0.02, 1.02)
-    axes[0, 0].set_ylim(bottom=0)
-    axes[0, 0].set_ylabel("mass on decoy marker\n(dotted: uniform map)")
-    axes[1, 0].set_ylabel("mass in heart")
-    fig.suptitle("Where each model's attribution goes — every explainer, trained-on or held out")
+
+def marker_mass(models: pd.DataFrame) -> plt.Figure:
+    """Mass on the drawn marker (empty maps counted as zero) by every explainer and layer."""
+    block, order = _main(models)
+    columns = _mass_columns(block)
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.4 * len(columns), 4.2), sharey=False,
+                             squeeze=False)
+    for ax, column in zip(axes[0], columns):
+        explainer = column[len("mass0_"):-len("_decoy_marker")]
+        sns.stripplot(block, x=column, y="group", order=order, size=4, jitter=0.15,
+                      color="#333333", ax=ax)
+        ax.axvline(UNIFORM_MARKER_MASS, color="grey", ls=":", lw=1)
+        ax.set(title=f"judged by {explainer}", xlabel="mass on the marker", ylabel="")
+        ax.set_xlim(left=0)
+    axes[0][0].set_ylabel("group (dotted: a uniform map's share)")
+    fig.suptitle("Where attribution goes on the marker — every explainer, trained-on or "
+                 "held out")
     fig.tight_layout()
     return fig
 
 
-def mass_vs_intervention(models: pd.DataFrame, condition: str = "main") -> plt.Figure:
-    """Per model: marker mass by each explainer (x) against shuffled-marker accuracy (y).
-
-    A model with ~0 mass on the marker by an explainer yet low shuffled accuracy still uses the
-    marker: that explainer (or the penalty built on it) has been fooled.
-    """
-    block = models[models["condition"] == condition]
-    fig, axes = plt.subplots(1, len(EXPLAINERS), figsize=(4.2 * len(EXPLAINERS), 3.8),
-                             sharey=True)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, explainer in zip(axes, EXPLAINERS):
-        column = f"mass_{explainer}_decoy_marker"
-        for k, (group, rows) in enumerate(block.groupby("group", sort=False)):
-            if column not in rows:
-                continue
-            ax.scatter(rows[column], rows["acc_shuffled"], s=18, label=group,
-                       color=colours[k % len(colours)], alpha=0.8)
-        ax.axvline(MARKER_PIXELS / IMAGE_PIXELS, ls=":", color="grey", lw=1)
-        ax.set_xlabel(f"mass on marker ({explainer})")
-        ax.set_title(f"judged by {explainer}")
-    axes[0].set_ylabel("accuracy, marker shuffled")
-    axes[0].set_ylim(0, 1.02)
-    axes[-1].legend(fontsize=8)
-    fig.suptitle("Does low attribution on the marker mean the marker is not used?")
+def detection(models: pd.DataFrame, results: dict[str, dict]) -> plt.Figure:
+    """Per model: each explainer's marker mass against the flip rate (is reliance visible?)."""
+    columns = _mass_columns(models)
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.4 * len(columns), 3.8), sharey=True,
+                             squeeze=False)
+    for ax, column in zip(axes[0], columns):
+        explainer = column[len("mass0_"):-len("_decoy_marker")]
+        sns.scatterplot(models, x=column, y="flip_rate", hue="group", s=18, ax=ax,
+                        legend=ax is axes[0][-1])
+        found = results.get(explainer, {})
+        rho = found.get("spearman_rho", np.nan)
+        ax.set(title=f"{explainer}: Spearman ρ = {rho:.2f}", xlabel="mass on the marker",
+               ylabel="flip rate (marker moved)")
+        ax.axvline(UNIFORM_MARKER_MASS, color="grey", ls=":", lw=1)
+    if axes[0][-1].get_legend() is not None:
+        axes[0][-1].legend(bbox_to_anchor=(1.02, 1), loc="upper left", fontsize=7)
+    fig.suptitle("Can an explainer see that a model relies on the marker?")
     fig.tight_layout()
     return fig
 
 
-def penalty_forms(models: pd.DataFrame) -> plt.Figure:
-    """Shuffled accuracy and marker mass of the penalty-form and adaptive groups."""
-    main = models[models["condition"] == "main"]
-    other = models[models["condition"].isin(["penalty", "adaptive", "remedy"])]
-    block = pd.concat([main, other])
-    keys = list(dict.fromkeys(zip(block["group"], block["condition"])))
-    labels = [g for g, _ in keys]
-    fig, axes = plt.subplots(1, 1 + len(EXPLAINERS), figsize=(4.0 * (1 + len(EXPLAINERS)), 4.0))
-    columns = ["acc_shuffled"] + [f"mass_{e}_decoy_marker" for e in EXPLAINERS]
-    titles = ["accuracy, marker shuffled"] + [f"marker mass ({e})" for e in EXPLAINERS]
-    for k, (ax, column, title) in enumerate(zip(axes, columns, titles)):
-        values = [block.loc[(block["group"] == g) & (block["condition"] == c), column].to_numpy()
-                  if column in block else np.array([]) for g, c in keys]
-        _strip(ax, labels, values)
-        ax.set_title(title)
-        ax.tick_params(axis="x", labelrotation=40)
-        if k == 0:
-            ax.set_ylim(-0.02, 1.02)
-        else:  # marker masses are small: own scale, with a uniform map's share for reference
-            ax.set_ylim(bottom=0)
-            ax.axhline(MARKER_PIXELS / IMAGE_PIXELS, ls=":", color="grey", lw=1)
-    fig.suptitle("Penalty forms (thesis, outside fraction, L2, inside reward), adaptive λ, "
-                 "higher-resolution CAM")
+def probes(models: pd.DataFrame) -> plt.Figure:
+    """Probe accuracy (marker corner from each conv block's features) per group."""
+    block, order = _main(models)
+    layers = [c for c in block if c.startswith("probe_")]
+    long = block.melt(id_vars=["group"], value_vars=layers, var_name="layer",
+                      value_name="probe accuracy")
+    long["layer"] = long["layer"].str[6:]
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    sns.pointplot(long, x="layer", y="probe accuracy", hue="group", hue_order=order,
+                  errorbar="sd", dodge=0.4, ax=ax)
+    ax.axhline(0.25, color="grey", ls=":", lw=1)
+    ax.set(ylim=(0, 1.02), title="Where is the marker's corner still readable? (chance 0.25)")
+    ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left", fontsize=7)
     fig.tight_layout()
     return fig
 
 
-def lambda_tradeoff(models: pd.DataFrame) -> plt.Figure:
-    """Each trial of the λ search: λ against shuffled/matched accuracy and marker mass."""
-    block = models[models["condition"] == "lambda"]
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8))
-    for group, rows in block.groupby("group", sort=False):
-        order = np.argsort(rows["heatmap_weight"].to_numpy())
-        weight = rows["heatmap_weight"].to_numpy()[order]
-        for column, style in (("acc_matched", "o-"), ("acc_shuffled", "s--")):
-            axes[0].plot(weight, rows[column].to_numpy()[order], style,
-                         label=f"{group}: {column[4:]}")
-        for explainer in EXPLAINERS:
-            column = f"mass_{explainer}_decoy_marker"
-            if column in rows:
-                axes[1].plot(weight, rows[column].to_numpy()[order], "o-",
-                             label=f"{group}: {explainer}")
-    for ax, ylabel in zip(axes, ("test accuracy", "attribution mass on marker")):
-        ax.set_xscale("log")
-        ax.set_xlabel("heatmap weight λ (searched)")
-        ax.set_ylabel(ylabel)
-        ax.legend(fontsize=7)
-    fig.suptitle("λ search: the accuracy / shortcut trade-off")
+def _sweep(models: pd.DataFrame, x: str, condition: str, separator: str, title: str,
+           log: bool) -> plt.Figure:
+    """A condition's groups with their main-condition counterparts, against ``x``."""
+    part = models[models["condition"] == condition]
+    bases = part["group"].str.split(separator).str[0]
+    block = pd.concat([models[(models["condition"] == "main")
+                              & models["group"].isin(set(bases))], part])
+    block = block.assign(method=block["group"].str.split(separator).str[0])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    sns.stripplot(block, x=x, y="acc_shuffled", hue="method", dodge=True, size=5, ax=ax,
+                  native_scale=True, log_scale=log)
+    ax.set(ylim=(0, 1.02), ylabel="accuracy, marker shuffled", title=title)
     fig.tight_layout()
     return fig
+
+
+def dose(models: pd.DataFrame) -> plt.Figure:
+    """Shuffled accuracy against ρ for cross-entropy and the best method."""
+    return _sweep(models, "rho", "dose", "_rho", "Dose–response: the marker's agreement ρ",
+                  log=False)
+
+
+def lambda_sweep(models: pd.DataFrame) -> plt.Figure:
+    """Shuffled accuracy against λ (the best method, at its chosen learning rate)."""
+    return _sweep(models, "heatmap_weight", "lambda", "_x",
+                  "λ sweep at the chosen learning rate", log=True)
 
 
 def harder_tasks(models: pd.DataFrame) -> plt.Figure:
-    """Matched/shuffled accuracy and heart overlap for both losses as the task gets harder."""
-    conditions = [("main", "thesis classes,\nfull training set")]
-    for d in sorted(models.loc[models["condition"] == "difficulty", "difficulty"].unique()):
-        conditions.append((("difficulty", d), f"difficulty {d:g}"))
-    if (models["condition"] == "small_train").any():
-        n = int(models.loc[models["condition"] == "small_train", "n_train_per_class"].iloc[0])
-        conditions.append(("small_train", f"{n} training\nimages per class"))
-    focus = models.loc[models["condition"].isin(["difficulty", "small_train"])
-                       & (models["loss"] == "heatmap"), "group"]
-    focus_group = focus.iloc[0] if len(focus) else None
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    columns = ("acc_matched", "acc_shuffled", "mass_hirescam_heart")
-    titles = ("accuracy, marker matched", "accuracy, marker shuffled", "HiResCAM mass in heart")
-    for ax, column, title in zip(axes, columns, titles):
-        for k, group in enumerate(("cce", focus_group)):
-            values = []
-            for key, _ in conditions:
-                if key == "main":
-                    rows = models[(models["condition"] == "main") & (models["group"] == group)]
-                elif key == "small_train":
-                    rows = models[(models["condition"] == "small_train")
-                                  & (models["group"] == group)]
-                else:
-                    rows = models[(models["condition"] == "difficulty")
-                                  & (models["difficulty"] == key[1]) & (models["group"] == group)]
-                values.append(rows[column].to_numpy() if column in rows else np.array([]))
-            _strip(ax, [label for _, label in conditions], values, offset=(k - 0.5) * 0.3,
-                   colour=("tab:orange", "tab:green")[k], label=group, seed=k)
-        ax.set_title(title)
-        ax.set_ylim(-0.02, 1.02)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Harder tasks: smaller class differences, fewer training images")
+    """Shuffled accuracy of both losses on the main task and the harder ones."""
+    block = models[models["condition"].isin(["main", "difficulty", "small_train"])
+                   & models["kind"].isin(["cce", "heatmap"])]
+    block = block[(block["condition"] != "main") | block["group"].isin(["cce", "hirescam"])]
+    block = block.assign(task=np.where(block["condition"] == "difficulty",
+                                       "difficulty " + block["difficulty"].astype(str),
+                                       block["condition"]))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    sns.stripplot(block, x="task", y="acc_shuffled", hue="loss", dodge=True, size=5, ax=ax)
+    ax.set(ylim=(0, 1.02), ylabel="accuracy, marker shuffled", xlabel="",
+           title="Harder tasks: smaller class differences, fewer training images")
     fig.tight_layout()
     return fig
 
 
-def save_figures(models: pd.DataFrame, figures_dir: str | Path) -> list[str]:
-    """Draw and save every model-based figure that has data; returns the names saved.
-
-    Args:
-        models: per-model table.
-        figures_dir: where PNG + PDF go (:func:`heatmaploss.project.files.save_figure`).
-    """
-    drawers = {"decoy_accuracy_by_set": (accuracy_by_set, "main"),
-               "decoy_marker_mass": (marker_mass, "main"),
-               "decoy_mass_vs_intervention": (mass_vs_intervention, "main"),
-               "decoy_penalty_forms": (penalty_forms, ("penalty", "adaptive", "remedy")),
-               "decoy_lambda_tradeoff": (lambda_tradeoff, "lambda"),
-               "decoy_harder_tasks": (harder_tasks, ("difficulty", "small_train"))}
-    saved = []
-    for name, (draw, needs) in drawers.items():
-        needs = (needs,) if isinstance(needs, str) else needs
-        if not models["condition"].isin(needs).any():
-            continue
-        saved.append(plots.save(draw(models), name, figures_dir))
-    return saved
+def save_figures(models: pd.DataFrame, detection_results: dict, figures_dir: str | Path
+                 ) -> list[str]:
+    """Draw and save every model-based figure that has data; returns the names saved."""
+    conditions = set(models["condition"])
+    drawers = {"decoy_accuracy_by_set": (accuracy_by_set, True),
+               "decoy_marker_mass": (marker_mass, True),
+               "decoy_detection": (lambda m: detection(m, detection_results), True),
+               "decoy_probes": (probes, any(c.startswith("probe_") for c in models)),
+               "decoy_dose": (dose, "dose" in conditions),
+               "decoy_lambda": (lambda_sweep, "lambda" in conditions),
+               "decoy_harder_tasks": (harder_tasks,
+                                      bool({"difficulty", "small_train"} & conditions))}
+    return [plots.save(draw(models), name, figures_dir)
+            for name, (draw, wanted) in drawers.items() if wanted]
 
 
 def save_samples(settings, seed: int, figures_dir: str | Path) -> list[str]:
@@ -285,6 +215,5 @@ def save_samples(settings, seed: int, figures_dir: str | Path) -> list[str]:
     return [plots.save(samples_figure(images, labels, CLASSES), "decoy_samples", figures_dir)]
 
 
-__all__ = ["FIGURES", "accuracy_by_set", "harder_tasks", "lambda_tradeoff", "marker_mass",
-           "mass_vs_intervention", "penalty_forms", "samples_figure", "save_figures",
-           "save_samples"]
+__all__ = ["FIGURES", "accuracy_by_set", "detection", "dose", "harder_tasks", "lambda_sweep",
+           "marker_mass", "probes", "samples_figure", "save_figures", "save_samples"]
