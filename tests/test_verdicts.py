@@ -125,6 +125,9 @@ def test_effect_size_says_when_only_the_direction_was_compared():
            compares=OURS)
     _check(v.effect_size(thesis=-10.78, value=-10.0, p=0.3, compares=OURS), v.NOT_REPRODUCED,
            compares=OURS)
+    claim = _check(v.effect_size(thesis=-10.78, value=-4.55, p=3e-7, compares=v.OURS_VS_CLAIM),
+                   v.PARTLY_SUPPORTED, compares=v.OURS_VS_CLAIM)
+    assert "only the direction" in claim.reason
 
 
 def test_marker_removed():

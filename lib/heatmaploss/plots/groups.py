@@ -166,7 +166,8 @@ def group_distributions(groups: Mapping[str, Any], *, title: str, xlabel: str,
 
 
 def per_class_plot(per_class: Mapping[str, Any], *, title: str, ylabel: str,
-                   class_names: Sequence[str] | None = None, ylim: tuple[float, float] | None = None,
+                   class_names: Sequence[str] | None = None,
+                   ylim: tuple[float, float] | None = None,
                    figsize: tuple[float, float] = (8.0, 4.0), seed: int = 0):
     """Per-class scores of every model: a box per class and group, the models as dots.
 

@@ -300,7 +300,7 @@ def no_saliency_row(experiment: int) -> ReportRow:
                          reason="the thesis published no saliency scores"))
 
 
-__all__ = ["ACCURACY_DIFFERENCE", "ACCURACY_TOLERANCE", "CHAPTER", "CLAIM_CLES", "CLAIM_D", "CLAIM_MEANS", "CLAIM_N",
-           "CLAIM_P", "CLAIM_TEST", "CLES_TOLERANCE", "D_FACTOR", "HEADLINE_CLAIMS", "SECTIONS",
-           "THESIS_POWER", "THESIS_QUOTED", "comparison_rows", "headline_rows", "judge",
-           "no_saliency_row", "power_row"]
+__all__ = ["ACCURACY_DIFFERENCE", "ACCURACY_TOLERANCE", "CHAPTER", "CLAIM_CLES", "CLAIM_D",
+           "CLAIM_MEANS", "CLAIM_N", "CLAIM_P", "CLAIM_TEST", "CLES_TOLERANCE", "D_FACTOR",
+           "HEADLINE_CLAIMS", "SECTIONS", "THESIS_POWER", "THESIS_QUOTED", "comparison_rows",
+           "headline_rows", "judge", "no_saliency_row", "power_row"]

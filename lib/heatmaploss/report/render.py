@@ -19,8 +19,8 @@ from typing import Any
 from ..project import files
 from .claims import SECTIONS
 from .rows import COLUMNS, HEADERS, ReportRow, format_value, read_rows
-from .verdicts import (COMPARISONS, NOT_REPRODUCED, NOT_SUPPORTED, PARTLY, REPRODUCED,
-                       SUPPORTED, VERDICTS, Judgement)
+from .verdicts import (COMPARISONS, NOT_REPRODUCED, NOT_SUPPORTED, PARTLY, PARTLY_SUPPORTED,
+                       REPRODUCED, SUPPORTED, VERDICTS, Judgement)
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -49,7 +49,7 @@ INTRO = ("One row per claim. Columns: the value the thesis states; the value rec
          "thesis; the value from this project's freshly trained models and its verdict. Each "
          "verdict names its criterion; an undefined one says why.")
 _CLASS = {REPRODUCED: "ok", SUPPORTED: "ok", NOT_REPRODUCED: "bad", NOT_SUPPORTED: "bad",
-          PARTLY: "partial"}
+          PARTLY: "partial", PARTLY_SUPPORTED: "partial"}
 _DEFAULT_COMPARES = {"published_verdict": COMPARISONS[0], "ours_verdict": COMPARISONS[1]}
 
 

@@ -12,7 +12,8 @@ Missing values (``None``, NaN, ±inf) never reach a comparison: every rule retur
 ``undefined`` for them and says why. No TensorFlow.
 
 Vocabulary (:data:`VERDICTS`): ``reproduced``, ``partly reproduced``, ``not reproduced`` —
-for what the thesis stated; ``supported``, ``not supported`` — for claims it did not test;
+for what the thesis stated; ``supported``, ``partly supported``, ``not supported`` — for claims
+it did not test;
 ``undefined`` — nothing could be compared (a value is missing, or the thesis states none).
 """
 
@@ -28,6 +29,7 @@ REPRODUCED = "reproduced"
 PARTLY = "partly reproduced"
 NOT_REPRODUCED = "not reproduced"
 SUPPORTED = "supported"
+PARTLY_SUPPORTED = "partly supported"
 NOT_SUPPORTED = "not supported"
 UNDEFINED = "undefined"
 #: Every verdict the report may state, and what it means.
@@ -36,6 +38,7 @@ VERDICTS = {
     PARTLY: "part of the criterion holds (e.g. the direction, not the magnitude)",
     NOT_REPRODUCED: "the value disagrees with the thesis's by the row's criterion",
     SUPPORTED: "a claim the thesis did not test holds by the row's criterion",
+    PARTLY_SUPPORTED: "part of the criterion of such a claim holds (the reason says which)",
     NOT_SUPPORTED: "a claim the thesis did not test does not hold by the row's criterion",
     UNDEFINED: "nothing could be compared; the reason is given",
 }
@@ -113,6 +116,10 @@ def _yes(compares: str) -> str:
 
 def _no(compares: str) -> str:
     return NOT_SUPPORTED if compares in _NEW_CLAIMS else NOT_REPRODUCED
+
+
+def _partly(compares: str) -> str:
+    return PARTLY_SUPPORTED if compares in _NEW_CLAIMS else PARTLY
 
 
 def _undefined_inputs(compares: str, criterion: str, rule: str, inputs: dict,
@@ -302,9 +309,9 @@ def effect_size(*, thesis: float | None, value: float | None, p: float | None,
     ratio = abs(value_f / thesis_f)
     if 1 / factor <= ratio <= factor:
         return Judgement(_yes(compares), compares, criterion, "", "effect_size", inputs)
-    return Judgement(PARTLY if compares not in _NEW_CLAIMS else NOT_SUPPORTED, compares,
-                     criterion, f"only the direction agrees: {ratio:.2g} times the thesis's "
-                     "magnitude", "effect_size", inputs)
+    return Judgement(_partly(compares), compares, criterion,
+                     f"only the direction agrees: {ratio:.2g} times the thesis's magnitude",
+                     "effect_size", inputs)
 
 
 def marker_removed(*, p: float | None, cles: float | None, reference_mean: float | None,
@@ -331,7 +338,7 @@ def marker_removed(*, p: float | None, cles: float | None, reference_mean: float
         return Judgement(_no(compares), compares, criterion, "the ranks do not agree",
                          "marker_removed", inputs)
     if float(reference_mean) < float(uniform):
-        return Judgement(PARTLY, compares, criterion,
+        return Judgement(_partly(compares), compares, criterion,
                          "ranks agree, but CCE models put less mass on the marker than a "
                          "uniform heatmap would: the marker was hardly used, so no shortcut "
                          "was removed", "marker_removed", inputs)
@@ -387,7 +394,7 @@ def undefined_comparison_reason(groups: Mapping[str, Any], minimum: int = 3) -> 
 
 
 __all__ = ["COMPARISONS", "Judgement", "NOT_REPRODUCED", "NOT_STATED", "NOT_SUPPORTED",
-           "OURS_VS_CLAIM", "OURS_VS_THESIS", "PARTLY", "PUBLISHED_VS_CLAIM",
+           "OURS_VS_CLAIM", "OURS_VS_THESIS", "PARTLY", "PARTLY_SUPPORTED", "PUBLISHED_VS_CLAIM",
            "PUBLISHED_VS_THESIS", "REPRODUCED", "RULES", "SUPPORTED", "UNDEFINED", "VERDICTS",
            "direction_and_significance", "effect_size", "equal_at_rounding", "marker_removed",
            "missing", "not_compared", "recheck", "same_order_of_magnitude", "same_test",

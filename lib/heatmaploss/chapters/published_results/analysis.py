@@ -197,6 +197,6 @@ def report_rows(result: Reanalysis) -> list[ReportRow]:
     return rows
 
 
-__all__ = ["EXPLAINERS", "GRADCAM_CAVEAT", "TABLE_COLUMNS", "Reanalysis", "dropped_counts", "dropped_models",
-           "holm_table", "per_class_summary", "per_class_table", "reanalyse", "report_rows",
-           "save_statistics", "statistics_table", "summary_part"]
+__all__ = ["EXPLAINERS", "GRADCAM_CAVEAT", "TABLE_COLUMNS", "Reanalysis", "dropped_counts",
+           "dropped_models", "holm_table", "per_class_summary", "per_class_table", "reanalyse",
+           "report_rows", "save_statistics", "statistics_table", "summary_part"]

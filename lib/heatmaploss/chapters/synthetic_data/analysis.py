@@ -185,6 +185,6 @@ def report_rows(table: pd.DataFrame) -> list[ReportRow]:
     return rows
 
 
-__all__ = ["GEOMETRY_COLUMNS", "HEART_SES", "HEART_TOLERANCE", "P_MALE_SES", "SECTION", "calibration_frame",
-           "experiment_seeds", "fraction_summary", "fraction_table", "per_image_frame",
-           "report_rows", "save_calibration"]
+__all__ = ["GEOMETRY_COLUMNS", "HEART_SES", "HEART_TOLERANCE", "P_MALE_SES", "SECTION",
+           "calibration_frame", "experiment_seeds", "fraction_summary", "fraction_table",
+           "per_image_frame", "report_rows", "save_calibration"]
