@@ -14,13 +14,16 @@ Outputs go to ``<results-dir>/<profile>/``: executed notebooks in ``notebooks/``
 
 A notebook that finished for the same parameters and the same notebook source is skipped on
 the next run unless ``--force`` is given; an interrupted notebook is run again and resumes
-from what its library calls already saved (searches, trained models, datasets).
+from what its library calls already saved (searches, trained models, datasets). One run at a
+time uses a results folder: a second ``run_all.py`` on a folder in use stops at once and names
+the process that uses it.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import hashlib
 import json
 import os
@@ -132,6 +135,20 @@ def check_database(results: Path) -> None:
         raise RunAllError(str(exc)) from None
 
 
+def lock_results(results: Path, stack: contextlib.ExitStack) -> None:
+    """Hold the results folder's run lock until ``stack`` closes (the run ends).
+
+    A second ``run_all.py`` on a folder that a live run uses is refused with a one-line
+    message naming that process. The lock is released by the system when its process ends,
+    so a crashed or killed run leaves no stale lock; the processes a run starts itself
+    (notebook kernels, ``--workers`` search processes, training workers) never take it.
+    """
+    try:
+        stack.enter_context(files.run_lock(results))
+    except files.FolderInUseError as exc:
+        raise RunAllError(str(exc)) from None
+
+
 def describe_failure(exc: Exception, notebook: Path, output: Path) -> str:
     """One line naming the notebook, the failing cell and the error."""
     cell = getattr(exc, "exec_count", None)
@@ -197,6 +214,11 @@ def list_notebooks(notebooks: list[Path]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with contextlib.ExitStack() as held:  # the results folder's run lock, once taken
+        return _main(argv, held)
+
+
+def _main(argv: list[str] | None, held: contextlib.ExitStack) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.profile not in PROFILE_NAMES:
@@ -225,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         if not os.access(results, os.W_OK):
             raise RunAllError(f"--results-dir {args.results_dir!r}: {results} is not writable; "
                               "choose a writable folder")
+        lock_results(results, held)
         check_database(results)
 
         plans = []

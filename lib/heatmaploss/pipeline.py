@@ -95,6 +95,11 @@ class SyntheticTrainingData:
         self.plan = plan
         self._arrays: dict[str, tuple] = {}
 
+    def __getstate__(self) -> dict:
+        # Sent to a training worker process: the plan travels, the images are regenerated
+        # there (generating is faster than pickling them, and seeded: the same bytes).
+        return {"plan": self.plan, "_arrays": {}}
+
     def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(images, labels, not_heart)`` of ``train`` or ``val``."""
         if split not in self._arrays:
