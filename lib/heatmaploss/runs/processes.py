@@ -6,8 +6,9 @@ for VGG16 — so a long search in one process grows without bound. The study run
 trains and evaluates in a :class:`WorkerPool`: one worker process at a time, started with
 ``spawn`` (TensorFlow is not fork-safe) when a task arrives, and replaced before its memory
 would grow by more than :data:`GROWTH_LIMIT` of the whole run's (this process and the worker),
-judged from the growth per task seen so far — a small model's worker runs many trials, a VGG16's
-one — and at the latest after ``tasks_per_process`` tasks. What a worker accumulated goes back to
+judged from the typical growth per task seen so far (the median of the last few tasks that
+reused a state; a task that brings a new state also builds its caches) — a small model's worker
+runs several trials, a VGG16's one — and at the latest after ``tasks_per_process`` tasks. What a worker accumulated goes back to
 the system when it exits. The process that owns the pool only hands out work (the Keras Tuner
 oracle, the registry): it never builds a model.
 
@@ -49,7 +50,9 @@ TASKS_PER_PROCESS_ENV = "HEATMAPLOSS_TASKS_PER_PROCESS"
 DEFAULT_TASKS_PER_PROCESS = 20
 #: A worker is replaced before its next task would grow its resident memory, since its first
 #: task, by more than this fraction of the whole run's (``benchmarks/search_memory.py``).
-GROWTH_LIMIT = 0.05
+GROWTH_LIMIT = 0.08
+#: Growth per task is estimated from the median of this many recent tasks.
+RECENT_TASKS = 5
 #: An idle worker of the shared pool stops after this many seconds (its memory is returned).
 IDLE_SECONDS = 30.0
 #: States a worker keeps (a study's training and evaluation work).
@@ -126,7 +129,8 @@ class WorkerPool:
         self._done = 0
         self._first_rss = self._last_rss = 0  # the worker's RSS after its first / last task
         self._run_rss = 0  # the whole run's RSS after the worker's first task
-        self._step = 0  # growth of a worker's RSS per task, as last seen (carried over)
+        # Growth of a worker's RSS per task, in recent tasks (carried over to the next worker).
+        self._steps: collections.deque[int] = collections.deque(maxlen=RECENT_TASKS)
         #: Worker processes started so far.
         self.started = 0
 
@@ -173,7 +177,8 @@ class WorkerPool:
             if self._process is None:
                 self._start()
             self._done += 1
-            message = (function, key, None if key in self._sent else payload, args)
+            new_state = key not in self._sent
+            message = (function, key, payload if new_state else None, args)
             self._remember(key)
             try:
                 self._conn.send(message)
@@ -185,12 +190,13 @@ class WorkerPool:
                 code = self._stop(kill=True)
                 raise WorkerDiedError(
                     f"{name}: the worker process running {function.__name__} ended with "
-                    f"{_describe_exit(code)} before it finished (killed, or out of memory?); "
-                    "run again to continue") from None
+                    f"{_describe_exit(code)} before it finished (killed, or out of memory? in a "
+                    "script, is its code under `if __name__ == \"__main__\":`, as worker "
+                    "processes need?); run again to continue") from None
             except BaseException:  # interrupted: a worker still training must not go on
                 self._stop(kill=True)
                 raise
-            self._measure()
+            self._measure(new_state)
             if self.idle_seconds is not None:
                 self._timer = threading.Timer(self.idle_seconds, self._idle)
                 self._timer.daemon = True
@@ -224,8 +230,9 @@ class WorkerPool:
         while len(self._sent) > KEPT_STATES:
             self._sent.popitem(last=False)
 
-    def _measure(self) -> None:
-        """Note the worker's memory after a task (and the growth per task)."""
+    def _measure(self, new_state: bool) -> None:
+        """Note the worker's memory after a task (and, for a task that reused its state, the
+        growth per task)."""
         import psutil
 
         try:
@@ -235,17 +242,18 @@ class WorkerPool:
         if self._done == 1:
             self._first_rss = rss
             self._run_rss = rss + psutil.Process().memory_info().rss
-        else:
-            self._step = max(rss - self._last_rss, 0)
+        elif not new_state:
+            self._steps.append(max(rss - self._last_rss, 0))
         self._last_rss = rss
 
     def _should_retire(self) -> bool:
         """Whether the worker is done: task limit, or the next task would pass the growth limit
-        (predicted from the last growth per task, seen in this worker or an earlier one)."""
+        (predicted from the typical growth per task, seen in this worker or earlier ones)."""
         if self._done >= self.limit:
             return True
+        step = sorted(self._steps)[len(self._steps) // 2] if self._steps else 0
         grown = self._last_rss - self._first_rss
-        return grown + self._step > self.growth_limit * self._run_rss
+        return grown + step > self.growth_limit * self._run_rss
 
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")
@@ -374,5 +382,6 @@ def _portable(exc: BaseException) -> BaseException:
 
 
 __all__ = ["DEFAULT_TASKS_PER_PROCESS", "GROWTH_LIMIT", "IDLE_SECONDS", "KEPT_STATES",
+           "RECENT_TASKS",
            "TASKS_PER_PROCESS_ENV", "RemoteTraceback", "WorkerDiedError", "WorkerPool",
            "shared_pool", "tasks_per_process"]
