@@ -22,12 +22,16 @@ every path-like notebook parameter (a name ending in ``_dir``, ``_root``, ``_pat
 or ``_folder``) and a relative SQLite URL (``--param database_url=...`` or
 ``$HEATMAPLOSS_DATABASE_URL``) are resolved against the current directory before papermill
 starts a kernel (whose own working directory is ``notebooks/``).
+
+One run at a time uses a results folder: a second ``run_all.py`` on a folder in use stops at once
+and names the process that uses it.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import hashlib
 import json
 import os
@@ -187,6 +191,20 @@ def check_database(results: Path, url: str | None = None) -> str:
     return f"database: {mask_url(registry.url)} ({source})"
 
 
+def lock_results(results: Path, stack: contextlib.ExitStack) -> None:
+    """Hold the results folder's run lock until ``stack`` closes (the run ends).
+
+    A second ``run_all.py`` on a folder that a live run uses is refused with a one-line
+    message naming that process. The lock is released by the system when its process ends,
+    so a crashed or killed run leaves no stale lock; the processes a run starts itself
+    (notebook kernels, ``--workers`` search processes, training workers) never take it.
+    """
+    try:
+        stack.enter_context(files.run_lock(results))
+    except files.FolderInUseError as exc:
+        raise RunAllError(str(exc)) from None
+
+
 def describe_failure(exc: Exception, notebook: Path, output: Path) -> str:
     """One line naming the notebook, the failing cell and the error."""
     cell = getattr(exc, "exec_count", None)
@@ -264,6 +282,11 @@ def list_notebooks(notebooks: list[Path]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with contextlib.ExitStack() as held:  # the results folder's run lock, once taken
+        return _main(argv, held)
+
+
+def _main(argv: list[str] | None, held: contextlib.ExitStack) -> int:
     args = build_parser().parse_args(argv)
     if args.verbose:
         os.environ[logs.VERBOSE_ENV] = "1"  # inherited by every notebook's kernel
@@ -295,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         if not os.access(results, os.W_OK):
             raise RunAllError(f"--results-dir {args.results_dir!r}: {results} is not writable; "
                               "choose a writable folder")
+        lock_results(results, held)
         env_url = os.environ.get(paths.DATABASE_URL_ENV)
         if env_url:  # the kernels run in notebooks/: a relative SQLite path must not move
             os.environ[paths.DATABASE_URL_ENV] = paths.absolute_sqlite_url(env_url, here)
