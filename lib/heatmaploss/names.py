@@ -48,6 +48,9 @@ CLASSIFICATION_TERMS = ("cce", "mse")
 #: Which class's score an attribution map explains.
 CLASS_MODES = ("true", "predicted")
 
+#: Classification tasks of the ACDC chapter: normal vs diseased, and the five groups.
+ACDC_TASKS = ("binary", "groups")
+
 #: Registry names of the experiments (see the module docstring).
 EXPERIMENTS = ("exp1", "exp2", "decoy", "acdc_segmentation", "acdc_classifier")
 
@@ -68,6 +71,6 @@ def check(kind: str, value: object, allowed: tuple[str, ...]) -> str:
     return value  # type: ignore[return-value]
 
 
-__all__ = ["CAM_EXPLAINERS", "CLASSIFICATION_TERMS", "CLASS_MODES", "EXPERIMENTS",
+__all__ = ["ACDC_TASKS", "CAM_EXPLAINERS", "CLASSIFICATION_TERMS", "CLASS_MODES", "EXPERIMENTS",
            "EXPLAINERS", "EXPLAINER_LABELS", "LOSS_GROUPS", "LOSS_GROUP_LABELS",
            "MEASURABLE_REGIONS", "PENALTIES", "REGIONS", "REGION_LABELS", "TEST_SETS", "check"]
