@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     from heatmaploss.registry import Registry
 
     ctx = project.open_run(args.profile, args.seed, args.results_dir, progress=False)
-    ctx = dataclasses.replace(ctx, profile=dataclasses.replace(ctx.profile, acdc=dataclasses.replace(
-        ctx.profile.acdc, classifier_augmentations=args.copies)))
+    settings = dataclasses.replace(ctx.profile.acdc, classifier_augmentations=args.copies)
+    ctx = dataclasses.replace(ctx, profile=dataclasses.replace(ctx.profile, acdc=settings))
     data = run.load_data(ctx, "")
     with Registry(url=ctx.database_url, results_dir=ctx.results) as registry:
         unets = registry.models(experiment="acdc_segmentation")

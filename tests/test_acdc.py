@@ -368,7 +368,8 @@ def test_summary_part_entries_and_report_rows(tmp_path):
     unet = SimpleNamespace(record={"wall_time_s": 3.0}, dice=dice)
     part = analysis.summary_part(data, settings, unet, diagnosis, classifier, 42.0)["acdc"]
     assert part["unet"]["validation_dice"]["RV"] == pytest.approx(0.85)
-    assert (part["data"], part["n_training_patients"], part["chapter_seconds"]) == ("fixture", 8, 42.0)
+    assert (part["data"], part["n_training_patients"]) == ("fixture", 8)
+    assert part["chapter_seconds"] == 42.0
     assert part["classifier"]["binary"]["cce"]["heart_share"] == pytest.approx([0.3, 0.31, 0.32])
     rows = verdicts.report_rows(part)
     claims = [r.claim for r in rows]

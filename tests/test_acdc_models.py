@@ -76,10 +76,10 @@ def test_pairs_balanced_sampling_and_feature_batches():
     assert not np.array_equal(images[:, 0], twins.images[:, 0])  # ... and they did move
     again, _ = acdc_data.augmented_pairs(twins, seed=4)
     assert np.array_equal(again, images)
-    order = classifiers.balanced_indices(np.array([0] * 3 + [1] * 12),
-                                         np.random.default_rng(0))
-    assert len(order) == 24 and np.bincount(np.array([0] * 3 + [1] * 12)[order]).tolist() == [12, 12]
-    assert set(order[np.array([0] * 3 + [1] * 12)[order] == 1]) == set(range(3, 15))
+    targets = np.array([0] * 3 + [1] * 12)
+    order = classifiers.balanced_indices(targets, np.random.default_rng(0))
+    assert len(order) == 24 and np.bincount(targets[order]).tolist() == [12, 12]
+    assert set(order[targets[order] == 1]) == set(range(3, 15))  # every sample once
     stored = classifiers.StoredFeatures(np.zeros((15, 2, 2, 1, 4), np.float32),
                                         np.ones((15, 2, 2, 1), np.float32), np.arange(15))
     batches = classifiers.FeatureBatches(stored, np.array([0] * 3 + [1] * 12), 2, 8, seed=1,

@@ -69,7 +69,9 @@ class AcdcSettings:
         classifier_seeds: models trained per loss and task.
         heatmap_weight: weight of the heatmap term in the heatmap loss.
         classifier_augmentations: augmented copies of the training patients whose (frozen)
-            encoder features the classifiers train on, besides the unaugmented one.
+            encoder features the classifiers train on, besides the unaugmented one. They are
+            held in memory: patients × (copies + 1) × the deepest map × 4 bytes (quick: 80 × 3
+            × 1 MB ≈ 240 MB; thesis: 80 × 4 × 12.9 MB ≈ 4.1 GB).
         classifier_tasks: the classification tasks: ``binary`` (normal vs diseased) and
             ``groups`` (the five diagnostic groups).
         diagnosis_trees: trees of the random forest that diagnoses from the segmentation.
@@ -342,7 +344,7 @@ PROFILES: dict[str, Profile] = {
             unet_learning_rate=0.01, unet_warmup_steps=50, unet_augment=True,
             classifier_epochs=30, classifier_batch_size=32, classifier_learning_rate=1e-2,
             classifier_dense_units=0, classifier_dropout=0.5, classifier_seeds=10,
-            heatmap_weight=1.0, classifier_augmentations=15),
+            heatmap_weight=1.0, classifier_augmentations=3),
         beyond=BeyondSettings(
             backbone="vgg16", rho=1.0, n_train_per_class=2500, n_val_per_class=750,
             n_test_per_class=2500, epochs=6, batch_size=32, n_models_main=10,

@@ -314,7 +314,9 @@ def save_statistics(results: Path, data: Any, settings: Any, unet: Any, diagnosi
     comparisons = compare_losses(classifiers)
     predictions = pd.concat([s["predictions"].assign(set=name, features=source)
                              for name, by_source in diagnosis.scores.items()
-                             for source, s in by_source.items()], ignore_index=True)
+                             for source, s in by_source.items()]
+                            + [s["predictions"].assign(set=name, features="transfer")
+                               for name, s in diagnosis.transfer.items()], ignore_index=True)
     tables = pd.concat([t.assign(set="train", features=source)
                         for source, t in diagnosis.train.items()]
                        + [t.assign(set=name, features=source)

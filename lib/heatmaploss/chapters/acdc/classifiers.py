@@ -17,8 +17,8 @@ The protocol (``docs/acdc.md`` § The chapter's classifiers says what each choic
 * **class-balanced sampling** every epoch (the minority classes drawn again) instead of class
   weights: a weight written into the label's magnitude, as the first version of this chapter
   did, does not weight the loss's gradient — TensorFlow's softmax cross-entropy returns
-  ``softmax − label``, right only for labels that sum to 1 — and moved the optimum to
-  P(diseased) = 0.625;
+  ``softmax − label``, right only for labels that sum to 1: a diseased patient (label 0.625)
+  stopped pulling at P(diseased) = 0.81 while a normal one (2.5) never stopped pulling;
 * the heatmap loss: HiResCAM at the backbone's output must fall inside the heart (ED or ES,
   from the ground-truth masks of the same augmented copy).
 

@@ -225,6 +225,7 @@ def feature_importances(result, top: int = 12):
         id_vars="feature", var_name="forest", value_name="importance")
     fig, ax = plt.subplots(figsize=(6.5, 0.32 * top + 1.2))
     sns.barplot(data=tidy, y="feature", x="importance", hue="forest", ax=ax)
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.set(title="what the random forests diagnose from", ylabel="")
     fig.tight_layout()
     return fig
@@ -296,7 +297,8 @@ def save_classifier_figures(results: Any, model_folder: Path, folder: Path,
         text = [f"{g} (ED)" for g in pairs.groups[order]]
         fig = heatmap_overlays(pairs.images[order][:, 0], pairs.labels[order][:, 0], maps, text,
                                n=len(order))
-        fig.suptitle(f"{task} classifiers, validation patients", y=1.0)
+        fig.suptitle(f"{task} classifiers (first model of each loss), validation patients",
+                     y=1.02)
         names.append(plots.save(fig, "acdc_classifier_maps", folder))
     return names
 

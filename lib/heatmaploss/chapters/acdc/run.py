@@ -42,6 +42,9 @@ class AcdcData:
         train: training volumes (patients with id % 5 != 0).
         evaluation: name → volumes the models are scored on (``validation``: id % 5 == 0;
             ``test``: the testing split when it has masks and groups).
+        identity: what names the data in the networks' fingerprints: the fixture's preset
+            and seed (not its folder, so that a run in another results folder trains the same
+            networks), or the real data's folder.
     """
 
     root: Path
@@ -50,6 +53,7 @@ class AcdcData:
     testing: list
     train: AcdcArrays
     evaluation: dict[str, AcdcArrays]
+    identity: str = ""
 
     @property
     def validation(self) -> AcdcArrays:
@@ -68,7 +72,7 @@ class AcdcData:
 
     def describe(self) -> dict:
         """What the networks are trained and scored on (part of their search fingerprints)."""
-        return {"source": self.source, "root": str(self.root),
+        return {"source": self.source, "root": self.identity or str(self.root),
                 "train_patients": sorted({int(n) for n in self.train.numbers}),
                 "evaluation": {k: len(v.images) for k, v in self.evaluation.items()}}
 
@@ -83,6 +87,8 @@ def load_data(ctx: RunContext, acdc_root: str = "") -> AcdcData:
                                      settings.fixture_preset, seed=ctx.seed,
                                      progress=ctx.progress)
         source = "fixture"
+    identity = (f"fixture preset={settings.fixture_preset} seed={ctx.seed}"
+                if source == "fixture" else str(root))
     training = acdc.load_patients(root, "training")
     testing = acdc.load_patients(root, "testing")
     arrays = prepare_arrays(training, settings.target_spacing, settings.box,
@@ -91,7 +97,7 @@ def load_data(ctx: RunContext, acdc_root: str = "") -> AcdcData:
     if testing and all(p.has_labels and p.group for p in testing):
         evaluation["test"] = prepare_arrays(testing, settings.target_spacing, settings.box)
     return AcdcData(root, source, training, testing, arrays.subset(~arrays.validation),
-                    evaluation)
+                    evaluation, identity)
 
 
 class VolumeBatches(keras.utils.PyDataset):
