@@ -392,3 +392,33 @@ def test_compare_scores_tests_skips_and_handles_a_constant_group():
     assert compare_scores([1.0] * 4, [1.0] * 4)["skipped"] == "every value is the same"
     few = compare_scores([0.1, 0.2], [0.3, 0.4, 0.5])
     assert few["skipped"] == "fewer than 3 values in a group" and np.isnan(few["p_value"])
+
+
+def test_fixture_figures_say_so_and_maps_have_a_colour_bar():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from heatmaploss.chapters.acdc import figures
+
+    dice = pd.DataFrame({"RV": [0.8, 0.9], "MYO": [0.7, 0.8], "LV": [0.9, 0.95],
+                         "mean": [0.8, 0.88]})
+    fig = figures.dice_boxplot(dice, source="fixture")
+    assert fig.axes[0].get_title().endswith("(synthetic fixture)")
+    plt.close(fig)
+    fig = figures.dice_boxplot(dice, source="acdc")
+    assert "fixture" not in fig.axes[0].get_title()
+    plt.close(fig)
+    rng = np.random.default_rng(0)
+    images = rng.random((2, 8, 8, 4, 1))
+    labels = np.zeros((2, 8, 8, 4), dtype=int)
+    labels[:, 2:6, 2:6, :] = 3
+    maps = {"CCE, HiResCAM": rng.random((2, 8, 8, 4)),
+            "heatmap loss, HiResCAM": np.zeros((2, 8, 8, 4))}
+    fig = figures.heatmap_overlays(images, labels, maps, ["NOR ED", "DCM ED"], n=2)
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 1 and "largest" in bars[0].get_ylabel()
+    assert fig.axes[2].get_title().endswith("(empty map)")
+    plt.close(fig)

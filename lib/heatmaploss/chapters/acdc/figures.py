@@ -35,16 +35,18 @@ def _contours(ax, label2d: np.ndarray) -> None:
             ax.contour((label2d == k).T.astype(float), levels=[0.5], colors=colour, linewidths=1)
 
 
-def data_overview(overview):
+def data_overview(overview, source: str | None = None):
     """Groups per split, in-plane spacing, slice spacing and slice counts of the patients.
 
     Args:
         overview: DataFrame from :func:`heatmaploss.acdc.overview`.
+        source: ``fixture`` tags the titles as synthetic (see :func:`plots.source_title`).
     """
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
-    counts = overview.fillna({"group": "unknown"}).groupby(["group", "split"]).size().unstack(fill_value=0)
+    counts = (overview.fillna({"group": "unknown"}).groupby(["group", "split"]).size()
+              .unstack(fill_value=0))
     counts.plot.bar(ax=axes[0], rot=0)
     axes[0].set(title="patients per group", xlabel="", ylabel="patients")
     for ax, column, title in ((axes[1], "spacing_x", "in-plane spacing (mm)"),
@@ -54,16 +56,18 @@ def data_overview(overview):
         ax.bar([f"{v:g}" for v in values.index], values.values, color="tab:gray")
         ax.set(title=title, ylabel="patients")
         ax.tick_params(axis="x", rotation=45)
+    fig.suptitle(plots.source_title("ACDC patients", source))
     fig.tight_layout()
     return fig
 
 
-def slices_with_masks(patients, per_group: int = 1):
+def slices_with_masks(patients, per_group: int = 1, source: str | None = None):
     """ED and ES mid-ventricular slices with the ground-truth contours, one row per group.
 
     Args:
         patients: :class:`~heatmaploss.acdc.AcdcPatient` records with labels.
         per_group: patients shown per group.
+        source: ``fixture`` tags the title as synthetic.
     """
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
@@ -83,12 +87,15 @@ def slices_with_masks(patients, per_group: int = 1):
             ax.axis("off")
     handles = [Line2D([], [], color=c, label=LABEL_NAMES[k]) for k, c in LABEL_COLOURS.items()]
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle(plots.source_title("ground-truth contours", source), fontsize=10)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig
 
 
-def dice_boxplot(scores, title: str = "U-Net Dice on validation patients"):
-    """Dice per structure (RV, MYO, LV) and their mean, one point per volume."""
+def dice_boxplot(scores, title: str = "U-Net Dice on validation patients",
+                 source: str | None = None):
+    """Dice per structure (RV, MYO, LV) and their mean, one point per volume (``source``
+    ``fixture`` tags the title as synthetic)."""
     import matplotlib.pyplot as plt
 
     columns = ["RV", "MYO", "LV", "mean"]
@@ -100,23 +107,28 @@ def dice_boxplot(scores, title: str = "U-Net Dice on validation patients"):
     for i, values in enumerate(data, start=1):
         ax.scatter(i + rng.uniform(-0.12, 0.12, len(values)), values, s=8, alpha=0.6)
     ax.set(ylabel="Dice", ylim=(min(0.5, min(v.min() for v in data if len(v)) - 0.02), 1.0),
-           title=title)
+           title=plots.source_title(title, source))
     return fig
 
 
-def segmentation_examples(images, labels, predicted, captions, n: int = 4):
-    """Mid slices: image, ground truth contours (top) and predicted contours (bottom)."""
+def segmentation_examples(images, labels, predicted, captions, n: int = 4,
+                          source: str | None = None):
+    """Mid slices: image, ground truth contours (top) and predicted contours (bottom)
+    (``source`` ``fixture`` tags the title as synthetic)."""
     import matplotlib.pyplot as plt
 
     n = min(n, len(images))
     fig, axes = plt.subplots(2, n, figsize=(2.6 * n, 5.4), squeeze=False)
     for i in range(n):
         z = _mid_slice(labels[i], images.shape[3])
-        for ax, lab, kind in ((axes[0, i], labels[i], "truth"), (axes[1, i], predicted[i], "U-Net")):
+        for ax, lab, kind in ((axes[0, i], labels[i], "truth"),
+                              (axes[1, i], predicted[i], "U-Net")):
             ax.imshow(images[i, :, :, z, 0].T, cmap="gray", origin="lower")
             _contours(ax, lab[:, :, z])
             ax.set_title(f"{captions[i]} — {kind}", fontsize=8)
             ax.axis("off")
+    fig.suptitle(plots.source_title("U-Net segmentations, validation patients", source),
+                 fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -135,6 +147,7 @@ def heatmap_overlays(images, labels, maps_by_model: dict, captions, n: int = 4):
 
     n = min(n, len(images))
     rows = len(maps_by_model)
+    artist = None
     fig, axes = plt.subplots(rows, n, figsize=(2.6 * n, 2.7 * rows), squeeze=False)
     for r, (title, maps) in enumerate(maps_by_model.items()):
         for i in range(n):
@@ -143,14 +156,16 @@ def heatmap_overlays(images, labels, maps_by_model: dict, captions, n: int = 4):
             ax.imshow(images[i, :, :, z, 0].T, cmap="gray", origin="lower")
             # One colour scale per image over all its slices, so slices stay comparable.
             peak = float(maps[i].max()) or 1.0
-            ax.imshow(maps[i][:, :, z].T / peak, cmap="jet", alpha=0.45, vmin=0, vmax=1,
-                      origin="lower")
+            artist = ax.imshow(maps[i][:, :, z].T / peak, cmap="jet", alpha=0.45, vmin=0,
+                               vmax=1, origin="lower")
             ax.contour((labels[i][:, :, z] > 0).T.astype(float), levels=[0.5], colors="white",
                        linewidths=0.8)
             empty = " (empty map)" if not maps[i].any() else ""
             ax.set_title(f"{title}: {captions[i]}{empty}", fontsize=7)
             ax.axis("off")
     fig.tight_layout()
+    if artist is not None:
+        plots.colorbar(fig, artist, axes, "map value / the volume's largest (white: the heart)")
     return fig
 
 
@@ -164,12 +179,13 @@ PIPELINE_TITLES = {"predicted": "U-Net masks", "ground_truth": "ground-truth mas
                    "transfer": "ground-truth forest on U-Net masks"}
 
 
-def classifier_comparison(table, dataset: str = "validation"):
+def classifier_comparison(table, dataset: str = "validation", source: str | None = None):
     """Per task (rows) and metric (columns), one point per model and the mean per loss.
 
     Args:
         table: :func:`~heatmaploss.chapters.acdc.analysis.classifier_table`.
         dataset: the evaluation set shown.
+        source: ``fixture`` tags the title as synthetic.
     """
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -182,21 +198,26 @@ def classifier_comparison(table, dataset: str = "validation"):
         block = shown[shown["task"] == task]
         for ax, (column, title) in zip(row, CLASSIFIER_PANELS.items()):
             sns.stripplot(data=block, x="loss", y=column, hue="loss", ax=ax, size=6,
-                          jitter=0.15, legend=False)
+                          jitter=0.15, legend=False,
+                          palette=plots.palette(block["loss"].unique()))
             means = block.groupby("loss", sort=False)[column].mean()
             ax.hlines(means.values, np.arange(len(means)) - 0.25, np.arange(len(means)) + 0.25,
                       color="k")
             ax.set(title=f"{task}: {title}", xlabel="", ylabel="", ylim=(-0.03, 1.03))
+            ax.set_xticks(ax.get_xticks(), [plots.label(t.get_text())
+                                            for t in ax.get_xticklabels()])
+    fig.suptitle(plots.source_title(f"encoder classifiers, {dataset} patients", source))
     fig.tight_layout()
     return fig
 
 
-def diagnosis_confusion(result, dataset: str = "validation"):
+def diagnosis_confusion(result, dataset: str = "validation", source: str | None = None):
     """Confusion matrices (true group × predicted group) of every diagnosis pipeline.
 
     Args:
         result: the :class:`~heatmaploss.chapters.acdc.diagnosis.DiagnosisResult`.
         dataset: the evaluation set shown.
+        source: ``fixture`` tags the title as synthetic.
     """
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -210,13 +231,15 @@ def diagnosis_confusion(result, dataset: str = "validation"):
                     xticklabels=s["groups"], yticklabels=s["groups"], ax=ax)
         ax.set(title=f"{PIPELINE_TITLES.get(source, source)}\naccuracy {s['accuracy']:.2f} "
                      f"(n = {s['n_patients']})", xlabel="predicted", ylabel="true")
-    fig.suptitle(f"diagnosis from the segmentation, {dataset} patients")
+    fig.suptitle(plots.source_title(f"diagnosis from the segmentation, {dataset} patients",
+                                    source))
     fig.tight_layout()
     return fig
 
 
-def feature_importances(result, top: int = 12):
-    """The forests' feature importances (mean decrease in impurity), the ``top`` largest."""
+def feature_importances(result, top: int = 12, source: str | None = None):
+    """The forests' feature importances (mean decrease in impurity), the ``top`` largest
+    (``source`` ``fixture`` tags the title as synthetic)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -226,7 +249,8 @@ def feature_importances(result, top: int = 12):
     fig, ax = plt.subplots(figsize=(6.5, 0.32 * top + 1.2))
     sns.barplot(data=tidy, y="feature", x="importance", hue="forest", ax=ax)
     sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    ax.set(title="what the random forests diagnose from", ylabel="")
+    ax.set(title=plots.source_title("what the random forests diagnose from", source),
+           ylabel="")
     fig.tight_layout()
     return fig
 
@@ -245,8 +269,9 @@ def captions(arrays: Any) -> list[str]:
 
 def save_data_figures(data: Any, overview: Any, folder: Path) -> list[str]:
     """``acdc_data_overview`` and ``acdc_slices_with_masks`` (see :func:`data_overview`)."""
-    return [plots.save(data_overview(overview), "acdc_data_overview", folder),
-            plots.save(slices_with_masks(data.training), "acdc_slices_with_masks", folder)]
+    return [plots.save(data_overview(overview, data.source), "acdc_data_overview", folder),
+            plots.save(slices_with_masks(data.training, source=data.source),
+                       "acdc_slices_with_masks", folder)]
 
 
 def save_segmentation_figures(data: Any, unet: Any, folder: Path) -> list[str]:
@@ -254,20 +279,24 @@ def save_segmentation_figures(data: Any, unet: Any, folder: Path) -> list[str]:
     validation = data.validation
     order = example_order(validation)
     text = captions(validation)
-    return [plots.save(dice_boxplot(unet.dice), "acdc_unet_dice", folder),
+    return [plots.save(dice_boxplot(unet.dice, source=data.source), "acdc_unet_dice", folder),
             plots.save(segmentation_examples(validation.images[order], validation.labels[order],
-                                        unet.predicted[order], [text[i] for i in order], n=5),
-                  "acdc_unet_examples", folder)]
+                                             unet.predicted[order], [text[i] for i in order],
+                                             n=5, source=data.source),
+                       "acdc_unet_examples", folder)]
 
 
-def save_diagnosis_figures(result: Any, folder: Path) -> list[str]:
-    """``acdc_diagnosis_confusion`` and ``acdc_diagnosis_importances``."""
-    return [plots.save(diagnosis_confusion(result), "acdc_diagnosis_confusion", folder),
-            plots.save(feature_importances(result), "acdc_diagnosis_importances", folder)]
+def save_diagnosis_figures(result: Any, folder: Path, source: str | None = None) -> list[str]:
+    """``acdc_diagnosis_confusion`` and ``acdc_diagnosis_importances`` (``source``: the data's
+    origin, ``fixture`` tags the titles as synthetic)."""
+    return [plots.save(diagnosis_confusion(result, source=source), "acdc_diagnosis_confusion",
+                       folder),
+            plots.save(feature_importances(result, source=source), "acdc_diagnosis_importances",
+                       folder)]
 
 
 def save_classifier_figures(results: Any, model_folder: Path, folder: Path,
-                            task: str | None = None) -> list[str]:
+                            task: str | None = None, source: str | None = None) -> list[str]:
     """``acdc_classifier_comparison`` (every model on the validation patients) and
     ``acdc_classifier_maps`` (HiResCAM and saliency of the first model of each loss for
     ``task`` — the first task by default — on the ED mid slice of one patient per group).
@@ -277,11 +306,13 @@ def save_classifier_figures(results: Any, model_folder: Path, folder: Path,
         model_folder: the results folder the table's model paths are relative to.
         folder: where figures go.
         task: the task whose maps are drawn.
+        source: the data's origin; ``fixture`` tags the titles as synthetic.
     """
     from ...models import load_model
 
     table, source = results.table, results.source
-    names = [plots.save(classifier_comparison(table), "acdc_classifier_comparison", folder)]
+    names = [plots.save(classifier_comparison(table, source=source),
+                        "acdc_classifier_comparison", folder)]
     task = task or table["task"].iloc[0]
     pairs = source.evaluation["validation"]
     order = example_order(pairs)
@@ -290,15 +321,15 @@ def save_classifier_figures(results: Any, model_folder: Path, folder: Path,
             "loss", sort=False):
         model = load_model(Path(model_folder) / rows.sort_values("trial")["model_path"].iloc[0])
         scores = source.scores(task, model.head, "validation")
-        maps[f"{loss} HiResCAM"] = grid_to_box(scores["maps"]["hirescam"][order],
+        maps[f"{plots.label(loss)}, HiResCAM"] = grid_to_box(scores["maps"]["hirescam"][order],
                                                source.settings.box, source.settings.unet_levels)
-        maps[f"{loss} saliency"] = scores["maps"]["saliency"][order][:, 0]
+        maps[f"{plots.label(loss)}, saliency"] = scores["maps"]["saliency"][order][:, 0]
     if maps:
         text = [f"{g} (ED)" for g in pairs.groups[order]]
         fig = heatmap_overlays(pairs.images[order][:, 0], pairs.labels[order][:, 0], maps, text,
                                n=len(order))
-        fig.suptitle(f"{task} classifiers (first model of each loss), validation patients",
-                     y=1.02)
+        fig.suptitle(plots.source_title(f"{task} classifiers (first model of each loss), "
+                                        "validation patients", source), y=1.02)
         names.append(plots.save(fig, "acdc_classifier_maps", folder))
     return names
 
