@@ -37,6 +37,9 @@ PALETTE: dict[str, str] = {
     "RV": "#4477AA", "MYO": "#EE6677", "LV": "#228833",
     # protocols
     "thesis": "#555555", "controlled": "#000000",
+    # the shortcut chapter's other groups
+    "oracle": "#222222", "rrr": "#882255", "counterexamples": "#DDCC77",
+    "consistency": "#6699CC",
 }
 
 #: Readable text of every name a figure may show.
@@ -47,13 +50,18 @@ LABELS: dict[str, str] = {
     "female": "female", "male": "male",
     "thesis": "thesis protocol", "controlled": "controlled protocol",
     "MYO": "LV myocardium", "RV": "RV cavity", "LV": "LV cavity",
+    "oracle": "oracle (no marker)", "rrr": "RRR (input-gradient penalty)",
+    "counterexamples": "CCE + counterexamples", "consistency": "CCE + consistency",
 }
 #: Labels of the second part of a compound group name (``<explainer>_<variant>``).
 VARIANT_LABELS = {
     "thesis": "thesis penalty", "outside_fraction": "outside-fraction penalty",
     "inside": "inside reward", "l2": "L2 penalty", "adaptive": "adaptive λ",
-    "searched": "searched λ", "fixed": "fixed λ",
+    "searched": "searched λ", "fixed": "fixed λ", "small": "small training set",
 }
+#: Variants that carry a number: ``<explainer>_d0.5`` (difficulty), ``_rho0.9`` (the marker's
+#: agreement), ``_x3`` (λ times the chosen one).
+_NUMBERED_VARIANTS = {"rho": "ρ = {}", "d": "difficulty {}", "x": "λ × {}"}
 #: How far a variant's colour is from its explainer's (>0 lighter, <0 darker).
 _VARIANT_SHADES = {"thesis": -0.35, "inside": 0.35, "l2": 0.45, "adaptive": -0.25,
                    "searched": 0.55, "fixed": 0.0}
@@ -101,6 +109,8 @@ def color(name: str) -> str:
     key = _key(name)
     if key in PALETTE:
         return PALETTE[key]
+    if "@" in key:  # an explainer at another layer: "gradcam@conv3"
+        key = key.replace("@", "_", 1)
     parts = _split(key)
     if parts:
         base, variant = parts
@@ -118,11 +128,18 @@ def label(name: str) -> str:
     key = _key(name)
     if key in LABELS:
         return LABELS[key]
+    if "@" in key:  # an explainer at another layer: "gradcam@conv3"
+        base, layer = key.split("@", 1)
+        return f"{label(base)} at {layer}"
     parts = _split(key)
     if parts and parts[0] in LABELS:
         base, variant = parts
         if variant in VARIANT_LABELS:
             return f"{LABELS[base]}, {VARIANT_LABELS[variant]}"
+        for prefix, template in _NUMBERED_VARIANTS.items():  # the shortcut chapter's sweeps
+            number = variant[len(prefix):]
+            if variant.startswith(prefix) and number.replace(".", "", 1).isdigit():
+                return f"{LABELS[base]}, {template.format(number)}"
         return f"{LABELS[base]} at {variant}"
     return str(name).replace("_", " ")
 

@@ -30,7 +30,22 @@ FIGURES = {
     "decoy_lambda": "shuffled accuracy as λ varies at the chosen learning rate",
     "decoy_harder_tasks": "shuffled accuracy when the task gets harder, both losses",
 }
-_SET_PALETTE = {"matched": "#0072B2", "shuffled": "#D55E00", "absent": "#999999"}
+_SET_PALETTE = plots.palette(TEST_SETS)
+
+
+def _readable(ax, axes: str = "xy") -> None:
+    """Group, explainer and test-set names on ``ax`` (ticks and legend) as readable labels."""
+    if "x" in axes:
+        rotation = ax.get_xticklabels()[0].get_rotation() if ax.get_xticklabels() else 0
+        ax.set_xticks(ax.get_xticks(), [plots.label(t.get_text()) for t in ax.get_xticklabels()],
+                      rotation=rotation, ha="right" if rotation else "center",
+                      rotation_mode="anchor")
+    if "y" in axes:
+        ax.set_yticks(ax.get_yticks(), [plots.label(t.get_text()) for t in ax.get_yticklabels()])
+    legend = ax.get_legend()
+    if legend is not None:
+        for text in legend.get_texts():
+            text.set_text(plots.label(text.get_text()))
 
 
 def samples_figure(images: dict[str, np.ndarray], labels: dict[str, np.ndarray],
@@ -76,10 +91,12 @@ def accuracy_by_set(models: pd.DataFrame) -> plt.Figure:
     ax.axhline(0.25, color="grey", ls=":", lw=1)
     ax.text(len(order) - 0.5, oracle, " oracle, shuffled", va="center", fontsize=8)
     ax.text(len(order) - 0.5, 0.25, " chance", va="center", fontsize=8, color="grey")
-    ax.set(ylim=(0, 1.02), xlabel="", ylabel="test accuracy",
+    ax.set(ylim=(0, 1.02), ylabel="test accuracy",
+           xlabel="group (a heatmap-loss group is named by the explainer in its loss)",
            title="Does each model still work when the marker lies (shuffled) or is gone?")
     ax.tick_params(axis="x", labelrotation=30)
-    ax.legend(title="marker", bbox_to_anchor=(1.12, 1), loc="upper left", fontsize=8)
+    ax.legend(title="test set", bbox_to_anchor=(1.12, 1), loc="upper left", fontsize=8)
+    _readable(ax, "x")
     fig.tight_layout()
     return fig
 
@@ -97,10 +114,12 @@ def marker_mass(models: pd.DataFrame) -> plt.Figure:
     for ax, column in zip(axes[0], columns):
         explainer = column[len("mass0_"):-len("_decoy_marker")]
         sns.stripplot(block, x=column, y="group", order=order, size=4, jitter=0.15,
-                      color="#333333", ax=ax)
+                      hue="group", palette=plots.palette(order), legend=False, ax=ax)
         ax.axvline(UNIFORM_MARKER_MASS, color="grey", ls=":", lw=1)
-        ax.set(title=f"judged by {explainer}", xlabel="mass on the marker", ylabel="")
+        ax.set(title=f"judged by {plots.label(explainer)}", xlabel="mass on the marker",
+               ylabel="")
         ax.set_xlim(left=0)
+        _readable(ax, "y")
     axes[0][0].set_ylabel("group (dotted: a uniform map's share)")
     fig.suptitle("Where attribution goes on the marker — every explainer, trained-on or "
                  "held out")
@@ -116,14 +135,17 @@ def detection(models: pd.DataFrame, results: dict[str, dict]) -> plt.Figure:
     for ax, column in zip(axes[0], columns):
         explainer = column[len("mass0_"):-len("_decoy_marker")]
         sns.scatterplot(models, x=column, y="flip_rate", hue="group", s=18, ax=ax,
+                        palette=plots.palette(models["group"].unique()),
                         legend=ax is axes[0][-1])
         found = results.get(explainer, {})
         rho = found.get("spearman_rho", np.nan)
-        ax.set(title=f"{explainer}: Spearman ρ = {rho:.2f}", xlabel="mass on the marker",
+        ax.set(title=f"{plots.label(explainer)}: Spearman ρ = {rho:.2f}",
+               xlabel="mass on the marker",
                ylabel="flip rate (marker moved)")
         ax.axvline(UNIFORM_MARKER_MASS, color="grey", ls=":", lw=1)
     if axes[0][-1].get_legend() is not None:
         axes[0][-1].legend(bbox_to_anchor=(1.02, 1), loc="upper left", fontsize=7)
+        _readable(axes[0][-1], "")
     fig.suptitle("Can an explainer see that a model relies on the marker?")
     fig.tight_layout()
     return fig
@@ -138,10 +160,11 @@ def probes(models: pd.DataFrame) -> plt.Figure:
     long["layer"] = long["layer"].str[6:]
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     sns.pointplot(long, x="layer", y="probe accuracy", hue="group", hue_order=order,
-                  errorbar="sd", dodge=0.4, ax=ax)
+                  palette=plots.palette(order), errorbar="sd", dodge=0.4, ax=ax)
     ax.axhline(0.25, color="grey", ls=":", lw=1)
     ax.set(ylim=(0, 1.02), title="Where is the marker's corner still readable? (chance 0.25)")
     ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left", fontsize=7)
+    _readable(ax, "")
     fig.tight_layout()
     return fig
 
@@ -156,8 +179,10 @@ def _sweep(models: pd.DataFrame, x: str, condition: str, separator: str, title: 
     block = block.assign(method=block["group"].str.split(separator).str[0])
     fig, ax = plt.subplots(figsize=(6, 4))
     sns.stripplot(block, x=x, y="acc_shuffled", hue="method", dodge=True, size=5, ax=ax,
-                  native_scale=True, log_scale=log)
+                  palette=plots.palette(block["method"].unique()), native_scale=True,
+                  log_scale=log)
     ax.set(ylim=(0, 1.02), ylabel="accuracy, marker shuffled", title=title)
+    _readable(ax, "")
     fig.tight_layout()
     return fig
 
@@ -183,9 +208,11 @@ def harder_tasks(models: pd.DataFrame) -> plt.Figure:
                                        "difficulty " + block["difficulty"].astype(str),
                                        block["condition"]))
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    sns.stripplot(block, x="task", y="acc_shuffled", hue="loss", dodge=True, size=5, ax=ax)
+    sns.stripplot(block, x="task", y="acc_shuffled", hue="loss", dodge=True, size=5, ax=ax,
+                  palette=plots.palette(block["loss"].unique()))
     ax.set(ylim=(0, 1.02), ylabel="accuracy, marker shuffled", xlabel="",
            title="Harder tasks: smaller class differences, fewer training images")
+    _readable(ax, "")
     fig.tight_layout()
     return fig
 
