@@ -340,6 +340,12 @@ def _describe_exit(code: int | None) -> str:
     return f"exit code {code}"
 
 
+def in_worker() -> bool:
+    """Whether this process is a worker process (whose progress bars nobody would see: its
+    output is not a notebook's)."""
+    return multiprocessing.parent_process() is not None
+
+
 def _serve(conn: Any) -> None:
     """The worker's loop: receive ``(function, key, payload, args)``, answer
     ``(status, value)``."""
@@ -382,6 +388,5 @@ def _portable(exc: BaseException) -> BaseException:
 
 
 __all__ = ["DEFAULT_TASKS_PER_PROCESS", "GROWTH_LIMIT", "IDLE_SECONDS", "KEPT_STATES",
-           "RECENT_TASKS",
-           "TASKS_PER_PROCESS_ENV", "RemoteTraceback", "WorkerDiedError", "WorkerPool",
-           "shared_pool", "tasks_per_process"]
+           "RECENT_TASKS", "TASKS_PER_PROCESS_ENV", "RemoteTraceback", "WorkerDiedError",
+           "WorkerPool", "in_worker", "shared_pool", "tasks_per_process"]

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from ...project.context import RunContext
+from ...runs.processes import in_worker
 from ...runs.spec import derive_seed
 from ...runs.study import Evaluation, Study
 from . import analysis, networks
@@ -143,7 +144,7 @@ class ClassifierSource:
         copies = self.settings.classifier_augmentations
         parts = [self._store(backbone, self.train.images, self.train.labels)]
         for k in tqdm(range(copies), desc="encoder features", unit="copy",
-                      disable=not self.progress or not copies, leave=False):
+                      disable=not self.progress or not copies or in_worker(), leave=False):
             images, labels = augmented_pairs(self.train, derive_seed("acdc-pairs", self.seed, k))
             parts.append(self._store(backbone, images, labels))
         return StoredFeatures(np.concatenate([p[0] for p in parts]),
