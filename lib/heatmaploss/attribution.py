@@ -16,6 +16,8 @@ Public API (stable):
   input grid and the layer grid (2-D and 3-D; exact area weights, linear interpolation).
 * ``compute_maps(model, x, class_index, method, *, layer=None, batch_size=64, ...)`` — NumPy
   maps for evaluation, computed in batches in one compiled graph per method.
+* ``resize_mask(mask, size, method)`` — a region mask on a layer's grid (area or bilinear).
+* ``compiled_for(model, key, build)`` — a compiled function kept with its model (traced once).
 
 Conventions: channels-last tensors; ``class_index`` is an int tensor of shape (N,) (the true
 or the predicted class per sample); the differentiated score is the class *logit* (the
@@ -31,7 +33,7 @@ and dA (``cam_from_gradients``).
 from __future__ import annotations
 
 import weakref
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -391,15 +393,53 @@ def area_downsample(mask: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
     return _resample(mask, size, "area")
 
 
+def resize_mask(mask: tf.Tensor, size: Sequence[int], method: str = "area") -> tf.Tensor:
+    """Bring a region mask (N, H, W) to a layer's 2-D grid, as the heatmap loss does.
+
+    Args:
+        mask: (N, H, W) values in [0, 1].
+        size: the layer's grid, e.g. (6, 8).
+        method: ``area`` (:func:`area_downsample`: each cell's covered share) or ``bilinear``
+            (``tf.image.resize``: close to sampling the mask at the cells' centres; the
+            thesis's resizing).
+
+    Returns:
+        (N, *size) float mask.
+    """
+    mask = tf.convert_to_tensor(mask)
+    if not mask.dtype.is_floating:
+        mask = tf.cast(mask, tf.float32)
+    if method == "bilinear":
+        if len(size) != 2:
+            raise ValueError(f"bilinear mask resizing is 2-D only; got grid {tuple(size)}")
+        return tf.image.resize(mask[..., None], tuple(size), method="bilinear")[..., 0]
+    if method == "area":
+        return area_downsample(mask, size)
+    raise ValueError(f"method={method!r}: allowed area, bilinear")
+
+
 _COMPILED_CACHE: "weakref.WeakKeyDictionary[Any, dict[tuple, Any]]" = weakref.WeakKeyDictionary()
+
+
+def compiled_for(model: Any, key: tuple, build: Callable[[], Any]) -> Any:
+    """A compiled function of ``model``, built once per (model, ``key``) and then reused.
+
+    Evaluation functions are traced on their first call; keeping them with the model object
+    means a model evaluated again — or a kept model that receives another model's weights
+    (:func:`heatmaploss.models.reuse.for_evaluation`) — is not traced again. ``build`` must not
+    hold a strong reference to ``model`` itself (use :func:`weakref.ref`), or the model is
+    never freed; references to its layers are fine.
+    """
+    cache = _COMPILED_CACHE.setdefault(model, {})
+    if key not in cache:
+        cache[key] = build()
+    return cache[key]
 
 
 def _compiled_maps(model: keras.Model, method: str, layer: str | None, relu: bool,
                    size: tuple[int, ...] | None) -> Any:
     """One compiled map function per (model, settings), reused across calls (no retracing)."""
-    cache = _COMPILED_CACHE.setdefault(model, {})
-    key = (method, layer, relu, size)
-    if key not in cache:
+    def build() -> Any:
         option = {"absolute": relu} if method == "saliency" else {"relu": relu}
         # A strong reference from the cached function would keep the model alive forever.
         model_ref = weakref.ref(model)
@@ -409,8 +449,9 @@ def _compiled_maps(model: keras.Model, method: str, layer: str | None, relu: boo
             maps = attribution(method, model_ref(), images, classes, layer, **option)
             return maps if size is None else upsample(maps, size)
 
-        cache[key] = batch_maps
-    return cache[key]
+        return batch_maps
+
+    return compiled_for(model, ("maps", method, layer, relu, size), build)
 
 
 def compute_maps(model: keras.Model, x: np.ndarray, class_index: np.ndarray, method: str, *,

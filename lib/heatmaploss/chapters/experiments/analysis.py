@@ -17,7 +17,15 @@ heart and fat in exp1, plus sex_marker in exp2). Lists hold the selected models 
 accuracy above the protocol's threshold), in trial order; NaN (a class with only empty maps) is
 ``null``. Beyond the contract: ``groups.<group>.empty_map_share.<explainer>`` (per model, the
 share of test maps without positive mass), ``empty_map_comparisons.<explainer>`` (CCE vs
-heatmap on that share), ``n_trained``, ``learning_rate``, ``test_accuracy_difference``.
+heatmap on that share), ``comparisons_with_empty.<explainer>.<region>`` (the comparisons with
+empty maps counted as zero mass inside, so that none is dropped: defined for the held-out
+Grad-CAM even when most of its maps are empty), ``groups.<group>.overlap_with_empty``,
+``n_trained``, ``learning_rate``, ``test_accuracy_difference``, ``recipes.<group>`` (what each
+group's models actually ran: classification term, output activation, mask resizing, ...).
+
+Models enter a comparison as notebook 02 takes the thesis's published ones
+(:func:`heatmaploss.reanalysis.drop_reason`): validation accuracy above the threshold, no NaN
+class average.
 """
 
 from __future__ import annotations
@@ -61,8 +69,13 @@ def summary_part(results: ExperimentResults) -> dict:
                                     else []) for r in REGIONS} for e in EXPLAINERS},
                 "empty_map_share": {e: (chosen[f"{e}_empty"].tolist() if f"{e}_empty" in chosen
                                         else []) for e in EXPLAINERS},
+                "overlap_with_empty": {
+                    e: {r: (chosen[f"{e}_{r}_with_empty"].tolist()
+                            if f"{e}_{r}_with_empty" in chosen else []) for r in REGIONS}
+                    for e in EXPLAINERS},
             }
         comparisons = results.comparisons(protocol)
+        with_empty = results.comparisons(protocol, with_empty=True)
         accuracy = [np.mean(groups[g]["test_accuracy"]) if groups[g]["test_accuracy"] else None
                     for g in LOSS_GROUPS]
         out[protocol] = {
@@ -71,6 +84,9 @@ def summary_part(results: ExperimentResults) -> dict:
                                 if r != "empty"} for e, regions in comparisons.items()},
             "empty_map_comparisons": {e: _comparison_dict(regions["empty"])
                                       for e, regions in comparisons.items()},
+            "comparisons_with_empty": {e: {r: _comparison_dict(c) for r, c in regions.items()}
+                                       for e, regions in with_empty.items()},
+            "recipes": {g: r.as_dict() for g, r in results.recipes.get(protocol, {}).items()},
             "test_accuracy_difference": (accuracy[1] - accuracy[0]
                                          if None not in accuracy else None),
             "profile": results.profile, "seed": results.seed,
@@ -100,10 +116,13 @@ def save_statistics(results: ExperimentResults) -> dict:
     return part
 
 
-def comparison_frame(results: ExperimentResults, protocol: str) -> pd.DataFrame:
-    """One row per explainer × region: group means, test, p, Holm p, d, CLES, n."""
+def comparison_frame(results: ExperimentResults, protocol: str,
+                     with_empty: bool = False) -> pd.DataFrame:
+    """One row per explainer × region: group means, test, p, Holm p, d, CLES, n, and the
+    models dropped for a NaN class average (``with_empty=True``: empty maps counted as zero
+    mass inside, so none is dropped)."""
     rows = []
-    for explainer, regions in results.comparisons(protocol).items():
+    for explainer, regions in results.comparisons(protocol, with_empty).items():
         for region, entry in regions.items():
             c = entry["result"]
             rows.append({
@@ -112,7 +131,8 @@ def comparison_frame(results: ExperimentResults, protocol: str) -> pd.DataFrame:
                 "mean CCE": c.means[0] if c else None, "mean HM": c.means[1] if c else None,
                 "test": c.test if c else entry["error"], "p": c.p_value if c else None,
                 "p (Holm)": entry["p_holm"], "Cohen's d": c.cohens_d if c else None,
-                "CLES": c.cles if c else None})
+                "CLES": c.cles if c else None,
+                "dropped (NaN class)": "/".join(map(str, entry["n_dropped_nan"]))})
     return pd.DataFrame(rows)
 
 
@@ -195,7 +215,24 @@ def report_rows(results: ExperimentResults) -> list:
                 verdict=verdict,
                 note="explainer used in the loss" if explainer == "hirescam"
                 else "held-out explainer"))
+        rows += _with_empty_rows(results, protocol, section)
     return rows
+
+
+def _with_empty_rows(results: ExperimentResults, protocol: str, section: str) -> list:
+    """Held-out Grad-CAM's heart overlap with empty maps counted as zero mass inside."""
+    entry = results.comparisons(protocol, with_empty=True)["gradcam"]["heart"]
+    c = entry["result"]
+    verdict = ("undefined" if c is None
+               else "heatmap higher" if c.p_value < 0.05 and c.cohens_d < 0
+               else "CCE higher" if c.p_value < 0.05
+               else "no significant difference")
+    return [ReportRow(
+        section, "gradcam mass inside the heart, empty maps counted as 0 (CCE vs heatmap loss)",
+        thesis="not computed (NaN maps were dropped)",
+        ours=(f"{c.means[0]:.3f} vs {c.means[1]:.3f}, {c.test} p = {c.p_value:.2g}, "
+              f"d = {c.cohens_d:.2f}, n = {c.n[0]}/{c.n[1]}") if c else entry["error"],
+        verdict=verdict, note="held-out explainer; no model is dropped for empty maps")]
 
 
 def add_report_rows(results: ExperimentResults) -> dict:
