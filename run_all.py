@@ -8,6 +8,7 @@
     python run_all.py --list               # notebooks, their parameters, profiles
     python run_all.py --only 02 --force    # one chapter, even if already done
     python run_all.py --param acdc_root=/data/ACDC/database
+    python run_all.py --verbose            # keep TensorFlow's and the kernels' log output
 
 Outputs go to ``<results-dir>/<profile>/``: executed notebooks in ``notebooks/``, figures in
 ``figures/`` (PNG + PDF), statistics in ``stats/``, the index of all statistics in
@@ -16,12 +17,22 @@ Outputs go to ``<results-dir>/<profile>/``: executed notebooks in ``notebooks/``
 A notebook that finished for the same parameters and the same notebook source is skipped on
 the next run unless ``--force`` is given; an interrupted notebook is run again and resumes
 from what its library calls already saved (searches, trained models, datasets).
+
+Relative paths mean what they mean in the shell the command was typed in: ``--results-dir``,
+every path-like notebook parameter (a name ending in ``_dir``, ``_root``, ``_path``, ``_file``
+or ``_folder``) and a relative SQLite URL (``--param database_url=...`` or
+``$HEATMAPLOSS_DATABASE_URL``) are resolved against the current directory before papermill
+starts a kernel (whose own working directory is ``notebooks/``).
+
+One run at a time uses a results folder: a second ``run_all.py`` on a folder in use stops at once
+and names the process that uses it.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import hashlib
 import json
 import os
@@ -29,13 +40,22 @@ import sys
 import time
 from pathlib import Path
 
-from heatmaploss.project import files, paths
+from heatmaploss.project import files, logs, paths
 from heatmaploss.project.profiles import PROFILE_NAMES, PROFILES, TINY_SUFFIX
 
 DEFAULT_PROFILE = "quick"
 #: Parameters every notebook takes; run_all.py sets them itself.
 STANDARD_PARAMETERS = ("profile", "seed", "results_dir")
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+#: A notebook parameter whose name ends so holds a path (resolved against the current folder).
+PATH_SUFFIXES = ("_dir", "_root", "_path", "_file", "_folder")
+#: The notebook parameter that holds a results-database URL.
+DATABASE_PARAMETER = "database_url"
+#: Kernel arguments of a quiet run (ipykernel's own "quiet" level): the kernel's log lines —
+#: that it talks to papermill over local TCP without encryption, or "KeyboardInterrupt caught
+#: in kernel" when jupyter_client interrupts it while shutting it down — are not the user's
+#: concern; a failing cell is reported by papermill, not by this log.
+QUIET_KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=CRITICAL",)
 
 
 class RunAllError(Exception):
@@ -121,15 +141,68 @@ def select(notebooks: list[Path], only: list[str] | None) -> list[Path]:
     return chosen
 
 
-def check_database(results: Path) -> None:
-    """Open the results database once before any notebook runs, so that a bad
-    ``$HEATMAPLOSS_DATABASE_URL`` or a registry file that is not a database stops the run at
-    once with the registry's one-line message instead of inside a notebook."""
+def resolve_paths(parameters: dict[str, object], base: Path) -> dict[str, object]:
+    """Make path-like parameters absolute against ``base`` (the user's current folder).
+
+    Args:
+        parameters: notebook parameters.
+        base: the folder relative paths are meant from.
+
+    Returns:
+        A copy in which every non-empty string parameter named ``*_dir``, ``*_root``,
+        ``*_path``, ``*_file`` or ``*_folder`` is an absolute path (``~`` expanded), and a
+        relative SQLite ``database_url`` points at ``base``.
+    """
+    out = dict(parameters)
+    for name, value in parameters.items():
+        if not isinstance(value, str) or not value:
+            continue
+        if name.endswith(PATH_SUFFIXES):
+            out[name] = str((base / Path(value).expanduser()).resolve())
+        elif name == DATABASE_PARAMETER:
+            out[name] = paths.absolute_sqlite_url(value, base)
+    return out
+
+
+def check_database(results: Path, url: str | None = None) -> str:
+    """Open the results database once before any notebook runs and say which one it is.
+
+    A bad URL or a registry file that is not a database stops the run at once with the
+    registry's one-line message instead of inside a notebook.
+
+    Args:
+        results: the profile's results folder (holds the default SQLite file).
+        url: a ``--param database_url``, if given (else ``$HEATMAPLOSS_DATABASE_URL`` or the
+            default).
+
+    Returns:
+        A line naming the database (password masked) and where its URL came from.
+    """
     from heatmaploss.registry import Registry, RegistryError
+    from heatmaploss.registry.engine import mask_url
 
     try:
-        Registry(results_dir=results).close()
+        registry = Registry(url or None, results_dir=results)
     except (RegistryError, ValueError) as exc:
+        raise RunAllError(str(exc)) from None
+    registry.close()
+    source = ("--param database_url" if url else
+              "the default: the results folder" if registry.source == "results dir"
+              else registry.source)
+    return f"database: {mask_url(registry.url)} ({source})"
+
+
+def lock_results(results: Path, stack: contextlib.ExitStack) -> None:
+    """Hold the results folder's run lock until ``stack`` closes (the run ends).
+
+    A second ``run_all.py`` on a folder that a live run uses is refused with a one-line
+    message naming that process. The lock is released by the system when its process ends,
+    so a crashed or killed run leaves no stale lock; the processes a run starts itself
+    (notebook kernels, ``--workers`` search processes, training workers) never take it.
+    """
+    try:
+        stack.enter_context(files.run_lock(results))
+    except files.FolderInUseError as exc:
         raise RunAllError(str(exc)) from None
 
 
@@ -143,17 +216,26 @@ def describe_failure(exc: Exception, notebook: Path, output: Path) -> str:
             f"(executed notebook with the traceback: {output})")
 
 
-def run_notebook(notebook: Path, parameters: dict, output: Path, progress: bool) -> float:
-    """Execute one notebook with papermill; return its wall time in seconds."""
+def run_notebook(notebook: Path, parameters: dict, output: Path, progress: bool,
+                 verbose: bool = False) -> float:
+    """Execute one notebook with papermill; return its wall time in seconds.
+
+    Args:
+        notebook: the chapter notebook.
+        parameters: its parameters (paths already absolute).
+        output: where the executed notebook is written.
+        progress: show papermill's per-cell progress bar.
+        verbose: keep the kernel's and TensorFlow's log output (else both are quiet:
+            :mod:`heatmaploss.project.logs`).
+    """
     import papermill
 
-    env_defaults = {"TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-    for key, value in env_defaults.items():
-        os.environ.setdefault(key, value)
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     start = time.perf_counter()
     papermill.execute_notebook(
         str(notebook), str(output), parameters=parameters, kernel_name="python3",
         cwd=str(notebook.parent), progress_bar=progress, log_output=False,
+        extra_arguments=[] if verbose else list(QUIET_KERNEL_ARGUMENTS),
     )
     return time.perf_counter() - start
 
@@ -188,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="extra notebook parameter, passed to every notebook that declares it")
     parser.add_argument("--no-progress", action="store_true", help="hide per-cell progress bars")
+    parser.add_argument("--verbose", action="store_true",
+                        help="keep TensorFlow's and the notebook kernels' log output "
+                             f"(sets ${logs.VERBOSE_ENV}=1 for every notebook)")
     parser.add_argument("--notebooks-dir", default=str(paths.NOTEBOOKS_DIR),
                         help="folder of NN_*.ipynb chapter notebooks (default: notebooks/)")
     return parser
@@ -206,7 +291,15 @@ def list_notebooks(notebooks: list[Path]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with contextlib.ExitStack() as held:  # the results folder's run lock, once taken
+        return _main(argv, held)
+
+
+def _main(argv: list[str] | None, held: contextlib.ExitStack) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        os.environ[logs.VERBOSE_ENV] = "1"  # inherited by every notebook's kernel
+    here = Path.cwd()
     try:
         if args.profile not in PROFILE_NAMES:
             raise RunAllError(
@@ -248,7 +341,12 @@ def main(argv: list[str] | None = None) -> int:
         if not os.access(results, os.W_OK):
             raise RunAllError(f"--results-dir {args.results_dir!r}: {results} is not writable; "
                               "choose a writable folder")
-        check_database(results)
+        lock_results(results, held)
+        env_url = os.environ.get(paths.DATABASE_URL_ENV)
+        if env_url:  # the kernels run in notebooks/: a relative SQLite path must not move
+            os.environ[paths.DATABASE_URL_ENV] = paths.absolute_sqlite_url(env_url, here)
+        extra = resolve_paths(extra, here)
+        database = check_database(results, extra.get(DATABASE_PARAMETER))  # type: ignore[arg-type]
 
         plans = []
         declared_anywhere: set[str] = set()
@@ -271,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    print(database)
     state_path = dirs.notebooks / ".completed.json"
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     from tqdm.auto import tqdm
@@ -288,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         # half-executed notebook where a finished one is expected.
         running = output.with_name(f".{output.stem}.running.ipynb")
         try:
-            seconds = run_notebook(nb, params, running, progress=not args.no_progress)
+            seconds = run_notebook(nb, params, running, progress=not args.no_progress,
+                                   verbose=args.verbose)
         except Exception as exc:  # papermill raises PapermillExecutionError for cell errors
             if running.exists():
                 os.replace(running, output)  # keep the traceback where the user looks

@@ -2,6 +2,7 @@
 # Install, start and prepare a local PostgreSQL server for the registry tests (Debian/Ubuntu).
 #
 #   eval "$(.ci/postgres.sh)"      # then: python -m pytest  (reads HEATMAPLOSS_TEST_POSTGRES_URL)
+#   eval "$(.ci/postgres.sh --restartable)"   # a second cluster that tests may stop and start
 #
 # Installs the distribution's `postgresql` package with apt-get when no server is installed,
 # creates (if missing) and starts a cluster listening on localhost, creates a login role and a
@@ -10,13 +11,27 @@
 # Everything else goes to stderr. Safe to re-run: it reuses the cluster, role and database.
 # Runs as root (CI containers) or as a user with password-less sudo.
 #
+# With --restartable it prepares a cluster of its own (default heatmaploss_restart on port 5433)
+# that the server-restart test stops and starts while a search writes (restarting the shared
+# cluster would break other tests that use it at the same time), and prints two lines:
+#   export HEATMAPLOSS_TEST_POSTGRES_RESTART_URL=postgresql+psycopg2://...
+#   export HEATMAPLOSS_TEST_POSTGRES_CTL='pg_ctlcluster VERSION CLUSTER'   (+ stop|start)
+#
 # Settings (environment variables):
-#   PG_CLUSTER (main)  PG_PORT (5432, used when the cluster is created)
+#   PG_CLUSTER (main; heatmaploss_restart with --restartable)
+#   PG_PORT (5432; 5433 with --restartable; used when the cluster is created)
 #   PG_USER (heatmaploss)  PG_PASSWORD (heatmaploss)  PG_DATABASE (heatmaploss_test)
 set -euo pipefail
 
-cluster=${PG_CLUSTER:-main}
-port=${PG_PORT:-5432}
+restartable=0
+if [ "${1:-}" = --restartable ]; then restartable=1; fi
+if [ "$restartable" = 1 ]; then
+    cluster=${PG_CLUSTER:-heatmaploss_restart}
+    port=${PG_PORT:-5433}
+else
+    cluster=${PG_CLUSTER:-main}
+    port=${PG_PORT:-5432}
+fi
 user=${PG_USER:-heatmaploss}
 password=${PG_PASSWORD:-heatmaploss}
 database=${PG_DATABASE:-heatmaploss_test}
@@ -93,4 +108,12 @@ PGPASSWORD=$password psql -X -q -h localhost -p "$port" -U "$user" -d "$database
     -c "SELECT 1" >/dev/null \
     || die "password login as $user on localhost:$port failed (check pg_hba.conf)"
 say "PostgreSQL $version ready on localhost:$port (database $database, user $user)"
-echo "export HEATMAPLOSS_TEST_POSTGRES_URL=postgresql+psycopg2://$user:$password@localhost:$port/$database"
+url="postgresql+psycopg2://$user:$password@localhost:$port/$database"
+if [ "$restartable" = 1 ]; then
+    ctl="pg_ctlcluster $version $cluster"
+    [ "$(id -u)" = 0 ] || ctl="sudo -n $ctl"
+    echo "export HEATMAPLOSS_TEST_POSTGRES_RESTART_URL=$url"
+    echo "export HEATMAPLOSS_TEST_POSTGRES_CTL='$ctl'"
+else
+    echo "export HEATMAPLOSS_TEST_POSTGRES_URL=$url"
+fi

@@ -7,6 +7,7 @@ import shutil
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 from heatmaploss import acdc
 from heatmaploss.acdc import fixture as acdc_fixture
@@ -231,24 +232,29 @@ def test_augmentation_keeps_alignment_and_is_seeded(training):
 
 
 def _classifier_registry(results):
-    """A registry with two losses x two seeds of recorded classifiers (no training)."""
+    """A registry with two tasks x two losses x three seeds of recorded classifiers."""
     from heatmaploss.chapters.acdc import analysis
     from heatmaploss.registry import Registry
 
     ids = {}
     with Registry(results_dir=results) as registry:
-        for loss, acc in (("cce", 0.5), ("heatmap", 0.7)):
-            search = registry.get_or_create_search(
-                experiment="acdc_classifier", protocol="controlled", group=loss,
-                name=f"acdc-classifier-{loss}", profile="smoke")
-            for seed in (0, 1):
-                registry.record_model(
-                    search, str(seed), seed=seed, epochs=1, wall_time_s=3.0,
-                    test_accuracy=acc + seed / 10, model_path=f"models/{loss}_{seed}.keras",
-                    metrics=[{"dataset": name, "metric": metric, "value": acc + seed / 10}
-                             for name in ("validation", "test")
-                             for metric in analysis.CLASSIFIER_METRICS])
-            ids[loss] = search
+        for task in ("binary", "groups"):
+            for loss, heart in (("cce", 0.3), ("heatmap", 0.9)):
+                search = registry.get_or_create_search(
+                    experiment="acdc_classifier", protocol="controlled", group=loss,
+                    name=f"acdc-classifier-{task}-{loss}", profile="smoke")
+                for seed in (0, 1, 2):
+                    scores = {"balanced_accuracy": 1.0, "accuracy": 1.0,
+                              "hirescam_heart_share": heart + seed / 100,
+                              "hirescam_empty_map_share": 0.0,
+                              "saliency_heart_share": 0.1 + seed / 50,
+                              "saliency_empty_map_share": 0.0}
+                    registry.record_model(
+                        search, str(seed), seed=seed, epochs=1, wall_time_s=3.0,
+                        test_accuracy=1.0, model_path=f"models/{task}_{loss}_{seed}.keras",
+                        metrics=[r for name in ("validation", "test")
+                                 for r in analysis.classifier_rows(name, scores)])
+                ids[(task, loss)] = search
     return ids
 
 
@@ -259,18 +265,87 @@ def test_classifier_table_reads_every_model_set_and_metric(tmp_path):
     ids = _classifier_registry(tmp_path)
     with Registry(results_dir=tmp_path) as registry:
         table = analysis.classifier_table(registry, ids)
-    assert len(table) == 8  # 2 losses x 2 seeds x 2 sets
-    heat = table[(table["loss"] == "heatmap") & (table["set"] == "test")]
-    assert sorted(heat["balanced_accuracy"]) == pytest.approx([0.7, 0.8])
-    assert set(table["model_path"]) == {f"models/{l}_{s}.keras" for l in ("cce", "heatmap")
-                                        for s in (0, 1)}
+    assert len(table) == 24  # 2 tasks x 2 losses x 3 seeds x 2 sets
+    heat = table[(table["task"] == "groups") & (table["loss"] == "heatmap")
+                 & (table["set"] == "test")]
+    assert sorted(heat["hirescam_heart_share"]) == pytest.approx([0.9, 0.91, 0.92])
+    assert sorted(heat["saliency_heart_share"]) == pytest.approx([0.1, 0.12, 0.14])
+    assert table[list(analysis.CLASSIFIER_METRICS)].notna().all().all()
 
 
-def test_summary_part_means_per_set_and_loss(tmp_path):
+def test_map_shares_leave_empty_maps_out_and_count_them():
+    from heatmaploss.chapters.acdc import analysis
+
+    maps = np.zeros((3, 2, 2))
+    maps[0, 0, 0] = 2.0  # all inside
+    maps[1] = [[1.0, -5.0], [1.0, 2.0]]  # negative values do not count
+    region = np.zeros((3, 2, 2))
+    region[:, 0, 0] = 1.0
+    inside, empty = analysis.map_shares(maps, region)
+    assert inside == pytest.approx((1.0 + 0.25) / 2) and empty == pytest.approx(1 / 3)
+    assert np.isnan(analysis.map_shares(np.zeros((2, 3)), np.ones((2, 3)))[0])
+    scores = analysis.classifier_metrics(np.array([0, 1, 1]), np.array([0, 1, 0]),
+                                         {"hirescam": maps}, {"hirescam": region})
+    assert scores["balanced_accuracy"] == pytest.approx(0.75)
+    assert scores["accuracy"] == pytest.approx(2 / 3)
+    assert scores["hirescam_empty_map_share"] == pytest.approx(1 / 3)
+
+
+def _table(heart_heatmap, accuracy_heatmap=(1.0, 1.0, 1.0, 1.0, 1.0), saliency_shift=0.0):
+    rows = []
+    for loss in ("cce", "heatmap"):
+        for seed in range(5):
+            heart = (0.30 + seed / 100) if loss == "cce" else heart_heatmap[seed]
+            rows.append({"task": "binary", "loss": loss, "seed": seed, "trial": str(seed),
+                         "set": "validation", "seconds": 1.0, "epochs": 1, "model_path": "",
+                         "balanced_accuracy": 1.0 if loss == "cce" else accuracy_heatmap[seed],
+                         "accuracy": 1.0, "hirescam_heart_share": heart,
+                         "hirescam_empty_map_share": 0.0,
+                         "saliency_heart_share": 0.05 + seed / 1000
+                         + (saliency_shift if loss == "heatmap" else 0.0),
+                         "saliency_empty_map_share": 0.0})
+    return pd.DataFrame(rows)
+
+
+def test_compare_losses_and_the_heatmap_verdict():
+    from heatmaploss.chapters.acdc import analysis, verdicts
+
+    moved = _table([0.95, 0.96, 0.97, 0.98, 0.99])
+    comparisons = analysis.compare_losses(moved)
+    heart = comparisons.set_index("metric").loc["hirescam_heart_share"]
+    assert heart["n_cce"] == heart["n_heatmap"] == 5 and heart["p_holm"] < 0.05
+    assert heart["cohens_d"] < 0 and heart["skipped"] == ""
+    accuracy = comparisons.set_index("metric").loc["balanced_accuracy"]
+    assert accuracy["skipped"] == "every value is the same"
+    assert np.isnan(accuracy["p_value"])
+    empty = comparisons.set_index("metric").loc["hirescam_empty_map_share"]
+    assert empty["skipped"] == "every value is the same"
+    text = verdicts.heatmap_verdict(comparisons, "binary")
+    assert text.startswith("binary: the heatmap loss moved HiResCAM into the heart without "
+                           "costing balanced accuracy; held-out saliency shows no significant")
+    assert "HiResCAM in the heart 0.32 vs 0.97, heatmap higher" in text
+    # A cost in accuracy, and a held-out explainer that agrees.
+    costly = analysis.compare_losses(_table([0.95, 0.96, 0.97, 0.98, 0.99],
+                                            accuracy_heatmap=(0.6, 0.62, 0.64, 0.66, 0.7),
+                                            saliency_shift=0.2))
+    text = verdicts.heatmap_verdict(costly, "binary")
+    assert "into the heart at a cost in balanced accuracy; held-out saliency agrees" in text
+    # No effect.
+    same = analysis.compare_losses(_table([0.31, 0.30, 0.34, 0.32, 0.33]))
+    assert "did not significantly move HiResCAM" in verdicts.heatmap_verdict(same, "binary")
+    # Too few models: nothing is tested, and the verdict says so.
+    few = analysis.compare_losses(_table([0.9] * 5).groupby("loss").head(2))
+    assert set(few["skipped"]) == {"fewer than 3 values in a group"}
+    assert "cannot be judged on HiResCAM" in verdicts.heatmap_verdict(few, "binary")
+    assert verdicts.classifier_verdict([0.97, 1.0, 0.95]).startswith(
+        "reaches 0.90 balanced accuracy (mean 0.973, min 0.950 over 3 seeds)")
+    assert verdicts.classifier_verdict([0.5, np.nan]).startswith("does not reach")
+
+
+def test_summary_part_entries_and_report_rows(tmp_path):
     from types import SimpleNamespace
 
-    import pandas as pd
-    from heatmaploss.chapters.acdc import analysis
+    from heatmaploss.chapters.acdc import analysis, verdicts
     from heatmaploss.project.profiles import get_profile
     from heatmaploss.registry import Registry
 
@@ -279,9 +354,41 @@ def test_summary_part_means_per_set_and_loss(tmp_path):
     dice["mean"] = dice.mean(axis=1)
     with Registry(results_dir=tmp_path) as registry:
         table = analysis.classifier_table(registry, _classifier_registry(tmp_path))
+    comparisons = analysis.compare_losses(table)
+    classifier = analysis.classifier_entry(table, comparisons)
+    entry = classifier["groups"]["heatmap"]
+    assert entry["heart_share"] == pytest.approx([0.9, 0.91, 0.92])
+    assert entry["balanced_accuracy"] == [1.0, 1.0, 1.0] and entry["empty_map_share"] == [0.0] * 3
+    assert entry["by_set"]["test"]["heart_share"] == pytest.approx([0.9, 0.91, 0.92])
+    assert classifier["binary"]["verdict"].startswith("reaches 0.90")
+    assert classifier["binary"]["comparisons"]["hirescam_heart_share"]["p_holm"] < 0.05
+    diagnosis = {"predicted": {"accuracy": 0.95, "n_patients": 20},
+                 "ground_truth": {"accuracy": 1.0, "n_patients": 20}, "set": "validation"}
     data = SimpleNamespace(source="fixture", root="/data", training=[0] * 8, testing=[0] * 5)
     unet = SimpleNamespace(record={"wall_time_s": 3.0}, dice=dice)
-    part = analysis.summary_part(data, settings, unet, table, 42.0)["acdc"]
-    assert part["classifier"]["validation/heatmap"]["balanced_accuracy"] == pytest.approx(0.75)
+    part = analysis.summary_part(data, settings, unet, diagnosis, classifier, 42.0)["acdc"]
     assert part["unet"]["validation_dice"]["RV"] == pytest.approx(0.85)
-    assert (part["data"], part["n_training_patients"], part["chapter_seconds"]) == ("fixture", 8, 42.0)
+    assert (part["data"], part["n_training_patients"]) == ("fixture", 8)
+    assert part["chapter_seconds"] == 42.0
+    assert part["classifier"]["binary"]["cce"]["heart_share"] == pytest.approx([0.3, 0.31, 0.32])
+    rows = verdicts.report_rows(part)
+    claims = [r.claim for r in rows]
+    assert claims[0].startswith("diagnosis from the segmentation") and rows[0].verdict == "reached"
+    assert [r.verdict for r in rows[1:]] == ["n/a (fixture)", "heatmap higher"] * 2
+    real = verdicts.report_rows({**part, "data": "acdc"})
+    assert real[1].verdict == "not reproduced"  # the thesis found no good classifier
+
+
+def test_compare_scores_tests_skips_and_handles_a_constant_group():
+    from heatmaploss.chapters.acdc.analysis import compare_scores
+
+    row = compare_scores([0.1, 0.2, 0.3, 0.25], [0.8, 0.9, 0.85, 0.95, np.nan])
+    assert (row["n_x"], row["n_y"]) == (4, 4) and row["skipped"] == ""
+    assert row["test"] in ("ttest", "mannwhitneyu") and row["p_value"] < 0.01
+    assert row["cohens_d"] < 0 and row["mean_y"] == pytest.approx(0.875)
+    constant = compare_scores([1.0, 1.0, 1.0, 1.0, 1.0], [0.6, 0.65, 0.7, 0.62, 0.66])
+    assert constant["test"] == "mannwhitneyu (a constant group)" and constant["p_value"] < 0.05
+    assert constant["cles"] == 1.0
+    assert compare_scores([1.0] * 4, [1.0] * 4)["skipped"] == "every value is the same"
+    few = compare_scores([0.1, 0.2], [0.3, 0.4, 0.5])
+    assert few["skipped"] == "fewer than 3 values in a group" and np.isnan(few["p_value"])

@@ -30,16 +30,19 @@ LAYERS = [
 TENSORFLOW_FREE = [
     "heatmaploss", "heatmaploss.names", "heatmaploss.project", "heatmaploss.project.paths",
     "heatmaploss.project.files", "heatmaploss.project.profiles", "heatmaploss.project.provenance",
-    "heatmaploss.project.context", "heatmaploss.stats", "heatmaploss.plots",
+    "heatmaploss.project.context", "heatmaploss.project.logs", "heatmaploss.stats",
+    "heatmaploss.plots", "heatmaploss.overlays", "heatmaploss.report.verdicts",
+    "heatmaploss.report.check",
     "heatmaploss.synthetic", "heatmaploss.synthetic.plan", "heatmaploss.acdc",
-    "heatmaploss.acdc.fixture", "heatmaploss.acdc.preprocess", "heatmaploss.reanalysis",
+    "heatmaploss.acdc.fixture", "heatmaploss.acdc.preprocess", "heatmaploss.acdc.measures",
+    "heatmaploss.reanalysis",
     "heatmaploss.registry", "heatmaploss.report", "heatmaploss.report.claims",
     "heatmaploss.runs.spec", "heatmaploss.runs.study",
     *[f"heatmaploss.chapters.{chapter}.{verb}"
       for chapter, verbs in {"synthetic_data": ("analysis", "figures"),
                              "published_results": ("analysis", "figures"),
                              "experiments": ("plan", "results", "analysis", "figures"),
-                             "acdc": ("plan", "data", "analysis", "figures"),
+                             "acdc": ("plan", "data", "diagnosis", "analysis", "verdicts", "figures"),
                              "shortcut": ("plan", "analysis", "tables", "costs", "figures")}.items()
       for verb in verbs],
 ]

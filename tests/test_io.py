@@ -52,3 +52,30 @@ def test_save_figure_writes_png_and_pdf(tmp_path):
     assert (tmp_path / "line.pdf").read_bytes()[:4] == b"%PDF"
     with pytest.raises(ValueError, match="plain name"):
         io.save_figure(fig, "bad.png", tmp_path)
+
+
+def _try_lock(path, queue):
+    import filelock
+
+    try:
+        with io.locked(path, timeout=0.2):
+            queue.put("acquired")
+    except filelock.Timeout:
+        queue.put("timeout")
+
+
+def test_lock_excludes_another_process_and_is_released(tmp_path):
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    lock = tmp_path / ".x.lock"
+    queue = ctx.Queue()
+    with io.locked(lock):
+        child = ctx.Process(target=_try_lock, args=(lock, queue))
+        child.start()
+        child.join(60)
+        assert queue.get(timeout=5) == "timeout", "a second process got the lock while held"
+    child = ctx.Process(target=_try_lock, args=(lock, queue))
+    child.start()
+    child.join(60)
+    assert queue.get(timeout=5) == "acquired", "the lock was not released"

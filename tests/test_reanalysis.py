@@ -11,7 +11,8 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from heatmaploss import plots, reanalysis, stats
+from heatmaploss import plots, reanalysis, report, stats
+from heatmaploss.chapters.published_results import analysis as published_analysis
 from heatmaploss.report import claims
 
 
@@ -71,7 +72,8 @@ def test_power_analysis():
     n = stats.required_sample_size(7.6, 0.05, 0.9999)
     assert sig3(n) == "2.69" and math.ceil(n) == 3
     row = claims.power_row(n)
-    assert row.published_data == "2.69 -> 3" and row.verdict == "reproduced"
+    assert row.published_data == 2.6887 and row.published_verdict.verdict == "reproduced"
+    assert "3 per group" in row.note
 
 
 def test_gradcam_finds_no_effect(gradcam):
@@ -151,22 +153,53 @@ def test_frames_and_summary(hirescam, gradcam):
 def test_report_rows_judge_published_data(hirescam, gradcam):
     rows = claims.comparison_rows("exp1_heart", hirescam["exp1_heart"].result)
     by_claim = {r.claim: r for r in rows}
-    assert by_claim[claims.CLAIM_D].verdict == "reproduced"
+    d = by_claim[claims.CLAIM_D].published_verdict
+    assert (d.verdict, d.compares) == ("reproduced", "published data vs thesis")
+    assert "2 decimals" in d.criterion
     assert by_claim[claims.CLAIM_P].thesis == 1e-9
-    assert by_claim[claims.CLAIM_N].verdict == "n/a"
+    n = by_claim[claims.CLAIM_N].published_verdict
+    assert n.verdict == "undefined" and "states no value" in n.reason
     ours = claims.comparison_rows("exp1_heart", hirescam["exp1_heart"].result, column="ours")
-    assert all(r.published_data is None and r.verdict is None for r in ours)
+    assert all(r.published_data is None and r.published_verdict is None for r in ours)
     assert [r.claim for r in ours] == [r.claim for r in rows]
-    accuracy = reanalysis.accuracy_ranges(hirescam["exp1_heart"].groups,
-                                          hirescam["exp2_heart"].groups)
-    headline = {r.claim: r.verdict for r in claims.headline_rows(
-        hirescam, gradcam, accuracy, hirescam["exp2_sex_marker"].groups.uniform_baseline)}
-    assert headline[claims.HEADLINE_CLAIMS["exp1_heart"]] == "reproduced"
-    assert headline[claims.HEADLINE_CLAIMS["exp2_sex_marker"]] == "partly reproduced"
-    assert headline[claims.HEADLINE_CLAIMS["held_out"]] == "not supported"
-    assert claims.judge("p", 1e-8, 9.85e-9)[0] == "reproduced"
-    assert claims.judge("p", 1e-9, 4e-8)[0] == "not reproduced"
-    assert claims.judge("d", -10.78, -10.7768)[0] == "reproduced"
+    ours_d = {r.claim: r for r in ours}[claims.CLAIM_D].ours_verdict
+    assert ours_d.compares == "our models vs thesis" and ours_d.verdict == "reproduced"
+
+
+def test_headline_rows_of_the_published_data(hirescam, gradcam):
+    result = published_analysis.Reanalysis(
+        trials=None, comparisons={"hirescam": hirescam, "gradcam": gradcam}, alpha=0.05,
+        power={"n": 2.69}, holm=None)
+    rows = published_analysis.report_rows(result)
+    headline = {r.claim: r.published_verdict for r in rows
+                if r.section == claims.SECTIONS["headline"]}
+    assert headline[claims.HEADLINE_CLAIMS["exp1_heart"]].verdict == "reproduced"
+    assert headline[claims.HEADLINE_CLAIMS["exp1_accuracy"]].verdict == "reproduced"
+    marker = headline[claims.HEADLINE_CLAIMS["exp2_sex_marker"]]
+    assert marker.verdict == "partly reproduced" and "hardly used" in marker.reason
+    for n in (1, 2):
+        held = headline[claims.HEADLINE_CLAIMS[f"exp{n}_held_out_gradcam"]]
+        assert (held.verdict, held.compares) == ("not supported", "published data vs the claim")
+        saliency = headline[claims.HEADLINE_CLAIMS[f"exp{n}_held_out_saliency"]]
+        assert saliency.verdict == "undefined" and "no saliency" in saliency.reason
+    assert "opposite direction" in headline[claims.HEADLINE_CLAIMS["exp2_held_out_gradcam"]].reason
+    assert report.report_problems(rows) == []
+
+
+def test_judge_per_statistic():
+    assert claims.judge("p", 1e-8, 9.85e-9).verdict == "reproduced"
+    assert claims.judge("p", 1e-9, 4e-8).verdict == "not reproduced"
+    assert claims.judge("d", -10.78, -10.7768).verdict == "reproduced"
+    # our models: direction and significance, a coarse magnitude, stated in the criterion
+    ours = claims.judge("d", -10.78, -4.55, column="ours", p=3e-7)
+    assert ours.verdict == "partly reproduced" and "only the direction" in ours.reason
+    assert "factor of 2" in ours.criterion
+    assert claims.judge("d", -11.88, -10.5, column="ours", p=9e-4).verdict == "reproduced"
+    mismatch = claims.judge("test", "mannwhitneyu", "ttest", column="ours")
+    assert mismatch.verdict == "not reproduced" and "ttest" in mismatch.reason
+    nan = claims.judge("d", -10.78, float("nan"), column="ours", p=float("nan"),
+                       reason="no CCE model was selected")
+    assert (nan.verdict, nan.reason) == ("undefined", "no CCE model was selected")
 
 
 def test_figures_from_published_groups(hirescam):

@@ -124,27 +124,23 @@ def test_default_file_and_environment_override(tmp_path, monkeypatch):
     assert (tmp_path / "shared.sqlite").is_file()
 
 
-def test_reopening_never_loses_rows_and_adds_missing_tables(tmp_path):
+def test_reopening_never_loses_rows(tmp_path):
+    # Schema upgrades of older databases: tests/test_migrations.py.
     path = tmp_path / "registry.sqlite"
     registry = Registry(results_dir=tmp_path)
     model_id = registry.record_model(registry.get_or_create_search(**SEARCH), "t0",
                                      metrics=_overlap_rows(0.5, 0.5))
     registry.close()
-    with sqlite3.connect(path) as conn:  # an older registry without the metrics table
-        conn.execute("DROP TABLE metrics")
+    with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     reopened = Registry(results_dir=tmp_path)
     assert reopened.models()["model_id"].tolist() == [model_id]
     assert reopened.record_metrics(model_id, _overlap_rows(0.1, 0.2)) == 4
     reopened.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
-        conn.execute("INSERT INTO schema_version VALUES (?, '2030-01-01')", (SCHEMA_VERSION + 1,))
-    with pytest.raises(RegistryError, match=f"has schema version {SCHEMA_VERSION + 1}, newer "
-                                            "than this heatmaploss"):
-        Registry(results_dir=tmp_path)
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM models").fetchone() == (1,)
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone() == \
+            (SCHEMA_VERSION,)
+        assert conn.execute("SELECT COUNT(*) FROM metrics").fetchone() == (4,)
 
 
 def test_registry_and_provenance_never_import_tensorflow():

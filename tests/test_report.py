@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import multiprocessing
 import re
@@ -10,15 +11,21 @@ import numpy as np
 import pytest
 from heatmaploss import report
 from heatmaploss.project import files as io
-from heatmaploss.report import ReportRow
+from heatmaploss.report import ReportRow, verdicts
 
+PUBLISHED = verdicts.PUBLISHED_VS_THESIS
 ROWS = [
     ReportRow("Experiment 1", "Cohen's d", thesis=-10.78, published_data=-10.7768,
-              verdict="reproduced", note="equal at 2 decimals"),
+              chapter="reanalysis", note="the thesis's table",
+              published_verdict=verdicts.equal_at_rounding(thesis=-10.78, value=-10.7768,
+                                                           compares=PUBLISHED)),
     ReportRow("Experiment 1", "p-value", thesis=1e-9, published_data=np.float64(3.16e-9),
-              verdict="reproduced"),
-    {"section": "Power", "claim": "n per group", "thesis": "2.69 -> 3",
-     "published_data": "2.69 -> 3", "verdict": "reproduced"},
+              chapter="reanalysis",
+              published_verdict=verdicts.same_order_of_magnitude(thesis=1e-9, value=3.16e-9,
+                                                                 compares=PUBLISHED)),
+    {"section": "Power", "claim": "n per group", "thesis": 2.69, "published_data": 2.6887,
+     "chapter": "reanalysis", "published_verdict": verdicts.equal_at_rounding(
+         thesis=2.69, value=2.6887, compares=PUBLISHED).to_dict()},
 ]
 
 
@@ -33,9 +40,11 @@ def test_add_rows_is_idempotent(tmp_path):
 
 def test_later_rows_fill_columns_without_erasing(tmp_path):
     report.add_rows(tmp_path, ROWS)
+    ours = verdicts.effect_size(thesis=-10.78, value=-3.2, p=1e-4,
+                                compares=verdicts.OURS_VS_THESIS)
     report.add_rows(tmp_path, [
-        ReportRow("Experiment 1", "Cohen's d", ours=-3.2, verdict="partly reproduced",
-                  note="same sign, smaller"),
+        ReportRow("Experiment 1", "Cohen's d", ours=-3.2, ours_verdict=ours,
+                  ours_note="controlled protocol"),
         ReportRow("New section", "new claim", ours="yes"),
     ])
     rows = report.read_rows(tmp_path)
@@ -44,7 +53,9 @@ def test_later_rows_fill_columns_without_erasing(tmp_path):
         ("New section", "new claim")]
     d = rows[0]
     assert (d.thesis, d.published_data, d.ours) == (-10.78, -10.7768, -3.2)
-    assert d.verdict == "partly reproduced" and d.note == "same sign, smaller"
+    assert d.ours_verdict == ours and d.ours_verdict.verdict == "partly reproduced"
+    assert d.published_verdict.verdict == "reproduced", "the published verdict is kept"
+    assert d.note == "the thesis's table" and d.ours_note == "controlled protocol"
     assert rows[1].published_data == pytest.approx(3.16e-9)  # numpy value stored as float
 
 
@@ -55,6 +66,11 @@ def test_row_validation(tmp_path):
         ReportRow("", "claim")
     with pytest.raises(TypeError):
         report.add_rows(tmp_path, ["not a row"])
+    with pytest.raises(TypeError, match="Judgement"):
+        ReportRow("a", "b", ours=1, ours_verdict="reproduced")
+    with pytest.raises(ValueError, match="allowed"):
+        ReportRow("a", "b", ours=1, ours_verdict={"verdict": "looks fine",
+                                                 "compares": verdicts.OURS_VS_THESIS})
 
 
 def _add_from_process(args):
@@ -73,31 +89,53 @@ def test_parallel_writers_lose_nothing(tmp_path):
 def test_render_markdown_and_html(tmp_path):
     report.add_rows(tmp_path, ROWS + [
         ReportRow("Experiment 1", "pipe | and <script>alert(1)</script>", ours=[25, 23],
-                  verdict="not reproduced"),
-        ReportRow("Power", "mixed", published_data={"n": 3}, verdict="partly reproduced"),
+                  chapter="exp1", ours_verdict=verdicts.not_compared(
+                      compares=verdicts.OURS_VS_THESIS, reason="the thesis states no n")),
+        ReportRow("Power", "mixed", published_data=0.5, chapter="reanalysis",
+                  published_verdict=verdicts.effect_size(thesis=2.0, value=0.5, p=0.01,
+                                                         compares=PUBLISHED)),
     ])
-    io.update_summary(tmp_path, {"notebooks": {"02_x": {"status": "completed", "seconds": 3.5}}})
+    io.update_summary(tmp_path, {"notebooks": {"02_x": {"status": "completed", "seconds": 3.5}},
+                                 "reanalysis": {}, "acdc": {"data": "fixture"}})
     (tmp_path / "figures").mkdir()
-    (tmp_path / "figures" / "thesis_exp1_heart_overlap_hist.png").write_bytes(b"png")
+    png = b"\x89PNG\r\n\x1a\nfake"
+    (tmp_path / "figures" / "thesis_exp1_heart_overlap_hist.png").write_bytes(png)
     written = report.render(tmp_path)
     assert written == {"markdown": tmp_path / "report.md", "html": tmp_path / "report.html"}
     md = written["markdown"].read_text()
     assert md.startswith(f"# Reproduction report — profile {tmp_path.name}")
-    assert "## Experiment 1" in md and "## Power" in md
-    assert "| Cohen's d | -10.78 | -10.78 | — | reproduced | equal at 2 decimals |" in md
-    assert "pipe \\| and" in md and "25 / 23" in md and "n: 3" in md
+    assert "## Chapter 2: the thesis's claims" in md and "### Power" in md
+    assert ("| Cohen's d | -10.78 | -10.78 | reproduced (equal at the thesis's 2 decimals) | — "
+            "| — | the thesis's table |") in md
+    assert "pipe \\| and" in md and "25 / 23" in md and "undefined (the thesis states no n)" in md
+    assert "partly reproduced" in md and "only the direction agrees" in md
     assert "(figures/thesis_exp1_heart_overlap_hist.png)" in md and "02_x" in md
+    assert "## Chapter 5: ACDC" in md and "synthetic ACDC-format fixture" in md
+    assert "but no report row names it." in md
     html = written["html"].read_text()
     assert html.startswith("<!DOCTYPE html>") and "<style>" in html
     assert "<script>" not in html and "&lt;script&gt;" in html
-    assert not re.search(r"(src|href)=\"(https?:)?//", html), "no external assets"
-    assert 'class="ok">reproduced' in html and 'class="bad">not reproduced' in html
-    assert 'class="partial">partly reproduced' in html
-    assert html.count("<table>") == 3  # two sections + notebooks
+    assert not re.search(r"(src|href)=\"(?!data:)", html), "no external files or links"
+    assert 'class="ok"><b>reproduced</b>' in html
+    assert 'class="partial"><b>partly reproduced</b>' in html
+    assert "data:image/png;base64," + base64.b64encode(png).decode() in html
     # rendering again gives the same bytes
     before = written["html"].read_bytes()
     report.render(tmp_path)
     assert written["html"].read_bytes() == before
+
+
+def test_smoke_banner_and_legacy_rows(tmp_path):
+    results = tmp_path / "smoke"
+    report.add_rows(results, [{"section": "Legacy", "claim": "c", "ours": 0.3,
+                               "verdict": "shortcut used", "note": "old row"}])
+    html = report.render(results)["html"].read_text()
+    assert report.render.__module__ and report.REPORT_HTML == "report.html"
+    assert 'class="banner"' in html and "mean nothing" in html
+    assert "shortcut used" in html and "not computed by a report rule" in html
+    problems = report.report_problems(report.read_rows(results))
+    assert problems == ["[Legacy | c] free-text verdict 'shortcut used' not made by a rule of "
+                        "heatmaploss.report.verdicts"]
 
 
 def test_render_without_rows(tmp_path):

@@ -98,3 +98,67 @@ def test_bad_database_stops_before_any_notebook(chapters, tmp_path, capsys, monk
     code = run_all.main(["--notebooks-dir", str(chapters), "--results-dir", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert code == 2 and "unsupported database URL scheme 'mysql'" in err and "secret" not in err
+
+
+def test_path_parameters_and_sqlite_urls_resolve_against_the_current_folder(tmp_path):
+    given = {"acdc_root": "data/acdc", "out_file": "~/x.csv", "results_dir": "",
+             "database_url": "sqlite:///rel/x.sqlite", "rate": 0.5, "name_dir": 3}
+    resolved = run_all.resolve_paths(given, tmp_path)
+    assert resolved["acdc_root"] == str(tmp_path / "data" / "acdc")
+    assert resolved["out_file"] == os.path.expanduser("~/x.csv")
+    assert resolved["database_url"] == f"sqlite:///{(tmp_path / 'rel' / 'x.sqlite').as_posix()}"
+    assert resolved["results_dir"] == "" and resolved["rate"] == 0.5 and resolved["name_dir"] == 3
+    for url in ("sqlite:////abs/x.sqlite", "sqlite:///:memory:", "postgresql://u:p@h/db"):
+        assert run_all.resolve_paths({"database_url": url}, tmp_path)["database_url"] == url
+
+
+PATHS_PARAMS = (PARAMS + '\ndata_root: str = ""  # a folder given relative to the shell'
+                '\ndatabase_url: str = ""  # registry URL')
+PATHS_BODY = """import os
+from heatmaploss.project import files
+from heatmaploss.registry import Registry
+Registry(database_url or None, results_dir=results_dir).close()
+files.update_summary(results_dir, {'seen': {'data_root': data_root,
+                                            'exists': os.path.isdir(data_root)}})"""
+
+
+@pytest.mark.slow
+def test_relative_paths_mean_the_folder_the_user_typed_them_in(tmp_path):
+    """From the user's folder: a relative ``--param ..._root`` and a relative SQLite URL in
+    ``$HEATMAPLOSS_DATABASE_URL`` reach the notebook (whose kernel runs in its own folder)
+    as the folders the user meant, and run_all says which database it uses."""
+    nbdir = tmp_path / "nbs"
+    nbdir.mkdir()
+    write_notebook(nbdir / "01_paths.ipynb", [
+        ("markdown", "# paths"), ("colab", None), ("parameters", PATHS_PARAMS),
+        ("code", PATHS_BODY)])
+    (tmp_path / "mydata" / "inner").mkdir(parents=True)
+    env = {**os.environ, "HEATMAPLOSS_DATABASE_URL": "sqlite:///reldb/x.sqlite"}
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "run_all.py"), "--no-progress", "--profile", "smoke",
+         "--notebooks-dir", "nbs", "--results-dir", "res", "--param", "data_root=mydata/inner"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((tmp_path / "res" / "smoke" / "summary.json").read_text())
+    assert summary["seen"] == {"data_root": str(tmp_path / "mydata" / "inner"), "exists": True}
+    assert (tmp_path / "reldb" / "x.sqlite").exists(), "the database is where the user meant"
+    assert not (nbdir / "reldb").exists(), "not relative to the notebook's folder"
+    assert not (tmp_path / "res" / "smoke" / "registry.sqlite").exists()
+    database = f"database: sqlite:///{(tmp_path / 'reldb' / 'x.sqlite').as_posix()}"
+    assert f"{database} ($HEATMAPLOSS_DATABASE_URL)" in done.stdout, done.stdout
+
+
+def test_kernels_are_quiet_unless_verbose(monkeypatch, tmp_path):
+    import papermill
+
+    seen = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **kw: seen.append(kw))
+    run_all.run_notebook(tmp_path / "a.ipynb", {}, tmp_path / "b.ipynb", progress=False)
+    run_all.run_notebook(tmp_path / "a.ipynb", {}, tmp_path / "b.ipynb", progress=False,
+                         verbose=True)
+    assert seen[0]["extra_arguments"] == ["--IPKernelApp.log_level=CRITICAL"]
+    assert seen[1]["extra_arguments"] == []
+    monkeypatch.delenv("HEATMAPLOSS_VERBOSE", raising=False)
+    code = run_all.main(["--verbose", "--list", "--notebooks-dir", str(REPO_ROOT / "notebooks")])
+    assert code == 0 and os.environ["HEATMAPLOSS_VERBOSE"] == "1", "inherited by every kernel"
+    monkeypatch.delenv("HEATMAPLOSS_VERBOSE")

@@ -22,7 +22,10 @@ COLAB_CELL = """\
 # Colab: install the project into this runtime (does nothing elsewhere).
 import importlib.util, os, subprocess, sys
 if "google.colab" in sys.modules and importlib.util.find_spec("heatmaploss") is None:
-    repo = os.environ.get("HEATMAPLOSS_REPO", "https://github.com/heatmaploss/heatmaploss.git")
+    repo = os.environ.get("HEATMAPLOSS_REPO", "")  # the git URL this notebook's repository lives at
+    if not repo:
+        raise RuntimeError('set the repository to install first, e.g. os.environ["HEATMAPLOSS_REPO"] '
+                           '= "https://github.com/<you>/<repo>.git", then run this cell again')
     subprocess.run(["git", "clone", "--depth", "1", repo, "/content/heatmaploss"], check=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "/content/heatmaploss"], check=True)
     sys.path.insert(0, "/content/heatmaploss/lib")"""

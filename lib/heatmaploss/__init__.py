@@ -15,6 +15,10 @@ re-analysis, every chapter's analysis and figures) imports without it, and impor
 not load TensorFlow. Yet a saved model loads with ``keras.models.load_model`` after
 ``import heatmaploss``: the project's Keras classes are registered the moment Keras is
 imported (or at once, when it already is).
+
+Importing it also keeps TensorFlow's start-up noise (absl notices, ``cuInit`` errors on a
+machine without a GPU, retracing warnings) out of runs and notebooks;
+``HEATMAPLOSS_VERBOSE=1`` keeps it (:mod:`heatmaploss.project.logs`).
 """
 
 import importlib
@@ -30,5 +34,9 @@ def _register_keras_classes(_keras: object) -> None:
 
 
 wrapt.register_post_import_hook(_register_keras_classes, "keras")
+
+from .project.logs import quiet  # noqa: E402 - after the hook, before any TF import
+
+quiet()
 
 __all__ = ["__version__"]

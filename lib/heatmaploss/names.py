@@ -58,6 +58,9 @@ CLASS_MODES = ("true", "predicted")
 #: Ross et al.'s "right for the right reasons" penalty (the same for every class).
 TARGETS = ("logit", "log_softmax", "margin", "log_prob_sum")
 
+#: Classification tasks of the ACDC chapter: normal vs diseased, and the five groups.
+ACDC_TASKS = ("binary", "groups")
+
 #: Registry names of the experiments (see the module docstring).
 EXPERIMENTS = ("exp1", "exp2", "decoy", "acdc_segmentation", "acdc_classifier")
 
@@ -78,7 +81,7 @@ def check(kind: str, value: object, allowed: tuple[str, ...]) -> str:
     return value  # type: ignore[return-value]
 
 
-__all__ = ["CAM_EXPLAINERS", "CLASSIFICATION_TERMS", "CLASS_MODES", "EXPERIMENTS",
+__all__ = ["ACDC_TASKS", "CAM_EXPLAINERS", "CLASSIFICATION_TERMS", "CLASS_MODES", "EXPERIMENTS",
            "EXPLAINERS", "EXPLAINER_LABELS", "LOSS_GROUPS", "LOSS_GROUP_LABELS",
            "MASK_RESIZES", "MEASURABLE_REGIONS", "PENALTIES", "REGIONS", "REGION_LABELS", "TARGETS", "TEST_SETS",
            "check"]

@@ -4,8 +4,9 @@ The thesis showed one overlay per class for a randomly chosen model of each grou
 per image (so a faint map looked as strong as a bright one), labelled Grad-CAM maps as HiResCAM
 and once loaded the wrong model. Here every panel of one figure shares **one colour scale**: each
 map is divided by its own total positive mass (so a pixel's value is the fraction of the map's
-mass it holds, comparable across images and explainers), and the figure's title names the
-model that made the maps.
+mass it holds, comparable across images and explainers), a colour bar says so, a map without
+positive mass is marked "empty map", and the figure's title names the model that made the
+maps.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .names import EXPLAINER_LABELS
-
+from .plots import colorbar, label
 
 
 def mass_normalise(maps: np.ndarray) -> np.ndarray:
@@ -63,8 +63,8 @@ def overlay_figure(images: np.ndarray, labels: np.ndarray, maps: dict[str, np.nd
     vmax = float(np.percentile(np.concatenate([normalised[m][shown].ravel() for m in methods]),
                                percentile)) or 1.0
     n_cols = per_class * len(methods)
-    fig, axes = plt.subplots(len(class_names), n_cols, squeeze=False,
-                             figsize=(1.45 * n_cols, 1.35 * len(class_names) + 0.9))
+    fig, axes = plt.subplots(len(class_names), n_cols, squeeze=False, layout="constrained",
+                             figsize=(1.45 * n_cols + 1.0, 1.1 * len(class_names) + 0.7))
     artist = None
     for c, indices in enumerate(rows):
         for j in range(per_class):
@@ -79,14 +79,17 @@ def overlay_figure(images: np.ndarray, labels: np.ndarray, maps: dict[str, np.nd
                 ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
                 artist = ax.imshow(normalised[method][i], cmap="inferno", vmin=0.0, vmax=vmax,
                                    alpha=alpha)
+                if not normalised[method][i].any():  # say so: it looks like "no signal" else
+                    ax.text(0.5, 0.06, "empty map", transform=ax.transAxes, ha="center",
+                            va="bottom", fontsize=7, color="white")
                 if c == 0:
-                    ax.set_title(EXPLAINER_LABELS.get(method, method), fontsize=8)
+                    ax.set_title(label(method), fontsize=8)
                 if j == 0 and k == 0:
-                    ax.set_ylabel(class_names[c], fontsize=9)
+                    ax.set_ylabel(f"true {class_names[c]}", fontsize=9)
     fig.suptitle(title, fontsize=10)
     if artist is not None:
-        bar = fig.colorbar(artist, ax=axes, fraction=0.02, pad=0.01)
-        bar.set_label("fraction of the map's mass per pixel", fontsize=8)
+        colorbar(fig, artist, axes, "fraction of the map's mass per pixel (one scale for all "
+                 "panels)", fraction=0.02)
     return fig
 
 

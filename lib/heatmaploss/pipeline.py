@@ -104,6 +104,11 @@ class SyntheticTrainingData:
         self.required = bool(required)
         self._arrays: dict[str, tuple] = {}
 
+    def __getstate__(self) -> dict:
+        # Sent to a training worker process: the plan travels, the images are regenerated
+        # there (generating is faster than pickling them, and seeded: the same bytes).
+        return {**self.__dict__, "_arrays": {}}
+
     def arrays(self, split: str) -> tuple[np.ndarray, ...]:
         """``(images, labels, not_heart[, heart])`` of ``train`` or ``val``."""
         if split not in self._arrays:

@@ -246,9 +246,20 @@ def _patient(folder: Path, number: int, group: str, write_group: bool, write_lab
             _write_nifti(folder / f"{pid}_frame{number_:02d}_gt.nii.gz", lab, spacing)
 
 
+def _same_config(marker: Path, config: dict) -> bool:
+    try:
+        return json.loads(marker.read_text()) == json.loads(json.dumps(config))
+    except (OSError, ValueError):
+        return False
+
+
 def write_fixture(root: str | Path, preset: str = "small", seed: int = 0,
                   variant: str = "current", progress: bool = False) -> Path:
     """Write an ACDC-format synthetic dataset under ``root`` (skipped if already complete).
+
+    A complete fixture is reused only if every file still matches the SHA-256 recorded when it
+    was written (``.checksums.json``); a damaged file is moved aside with a warning and its
+    patient is written again.
 
     Args:
         root: destination; gets ``training/``, ``testing/`` and ``MANDATORY_CITATION.md``.
@@ -270,19 +281,29 @@ def write_fixture(root: str | Path, preset: str = "small", seed: int = 0,
     root = Path(root)
     config = {"preset": preset, "seed": seed, "variant": variant, **asdict(p)}
     marker = root / _MARKER
-    if marker.is_file() and json.loads(marker.read_text()) == json.loads(json.dumps(config)):
-        return root
     ids = patient_ids(preset)
     testing_groups = _testing_groups(len(ids["testing"]), seed)
     jobs = [("training", n, TRAINING_BLOCKS[(n - 1) // 20], True, True) for n in ids["training"]]
     jobs += [("testing", n, g, variant == "current", variant == "current")
              for n, g in zip(ids["testing"], testing_groups)]
+    if _same_config(marker, config):
+        # A cached fixture is trusted only when every file matches its recorded checksum; a
+        # damaged one is moved aside and its patient written again.
+        damaged = files.check_manifest(root)
+        if damaged == []:
+            return root
+        if damaged is not None:
+            redo = {path.relative_to(root).parts[:2] for path in damaged}
+            jobs = [job for job in jobs if (job[0], f"patient{job[1]:03d}") in redo]
     files.write_text(root / "MANDATORY_CITATION.md", _CITATION)
     for split, number, group, write_group, write_labels in tqdm(
             jobs, desc="ACDC fixture", unit="patient", disable=not progress):
         _patient(root / split / f"patient{number:03d}", number, group, write_group,
                  write_labels, p, seed)
     files.write_text(root / "training" / "MANDATORY_CITATION.md", _CITATION)  # a stray plain file
+    written = [path for split in ("training", "testing") for path in (root / split).rglob("*")
+               if path.is_file() and ".damaged-" not in path.name]
+    files.write_manifest(root, [root / "MANDATORY_CITATION.md", *written])
     files.write_json(marker, config)
     return root
 

@@ -88,6 +88,33 @@ def database_url(results: str | os.PathLike, url: str | None = None) -> str:
     return f"sqlite:///{Path(results).resolve() / 'registry.sqlite'}"
 
 
+def absolute_sqlite_url(url: str, base: str | os.PathLike) -> str:
+    """Return ``url`` with a relative SQLite file path made absolute against ``base``.
+
+    ``sqlite:///rel/x.sqlite`` names ``rel/x.sqlite`` relative to the working directory of
+    whichever process opens it; a notebook kernel runs in ``notebooks/``, so a URL typed in a
+    shell elsewhere must be fixed to the folder the user meant before it is handed on.
+
+    Args:
+        url: a database URL; anything but a relative SQLite file (another database, an
+            absolute path, ``:memory:``, a ``file:`` URI) is returned unchanged.
+        base: the folder the relative path is meant from.
+
+    Returns:
+        The URL, e.g. ``sqlite:////home/me/rel/x.sqlite``.
+    """
+    scheme, sep, rest = url.partition(":///")
+    if not sep or scheme.split("+", 1)[0].lower() != "sqlite":
+        return url
+    database, query, params = rest.partition("?")
+    if not database or database.startswith("/") or database == ":memory:" \
+            or database.startswith("file:") or Path(database).is_absolute():
+        return url
+    absolute = (Path(base) / Path(database).expanduser()).resolve()
+    return f"{scheme}:///{absolute.as_posix()}{query}{params}"
+
+
 __all__ = ["DATABASE_URL_ENV", "DATA_DIR", "DEFAULT_RESULTS_ROOT", "NOTEBOOKS_DIR",
-           "OutputDirs", "PACKAGE_DIR", "REPO_ROOT", "THESIS_DATA_DIR", "database_url",
+           "OutputDirs", "PACKAGE_DIR", "REPO_ROOT", "THESIS_DATA_DIR", "absolute_sqlite_url",
+           "database_url",
            "output_dirs", "results_dir"]

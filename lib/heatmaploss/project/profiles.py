@@ -18,6 +18,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ..names import ACDC_TASKS
+
 PROFILE_NAMES = ("smoke", "quick", "thesis", "thesis-tiny")
 #: Suffix of a profile shrunk by :func:`tiny`.
 TINY_SUFFIX = "-tiny"
@@ -66,13 +68,21 @@ class AcdcSettings:
         unet_learning_rate: Adam learning rate after warm-up (0.01 in Baumgartner et al.).
         unet_warmup_steps: steps at a tenth of the learning rate.
         unet_augment: augment the U-Net's training volumes too.
-        classifier_epochs: passes over the training volumes.
-        classifier_batch_size: volumes per step.
-        classifier_learning_rate: Adam learning rate.
-        classifier_dense_units: width of each of the two dense layers.
-        classifier_dropout: dropout after each dense layer.
-        classifier_seeds: models trained per loss.
+        classifier_epochs: passes over the (class-balanced) training patients.
+        classifier_batch_size: patients per step.
+        classifier_learning_rate: Adam learning rate of the classifier's head.
+        classifier_dense_units: width of a hidden dense layer of the head; 0 = a linear head
+            on the pooled encoder features.
+        classifier_dropout: dropout after the hidden dense layer.
+        classifier_seeds: models trained per loss and task.
         heatmap_weight: weight of the heatmap term in the heatmap loss.
+        classifier_augmentations: augmented copies of the training patients whose (frozen)
+            encoder features the classifiers train on, besides the unaugmented one. They are
+            held in memory: patients × (copies + 1) × the deepest map × 4 bytes (quick: 80 × 3
+            × 1 MB ≈ 240 MB; thesis: 80 × 4 × 12.9 MB ≈ 4.1 GB).
+        classifier_tasks: the classification tasks: ``binary`` (normal vs diseased) and
+            ``groups`` (the five diagnostic groups).
+        diagnosis_trees: trees of the random forest that diagnoses from the segmentation.
     """
 
     fixture_preset: str
@@ -92,16 +102,26 @@ class AcdcSettings:
     classifier_dropout: float
     classifier_seeds: int
     heatmap_weight: float
+    classifier_augmentations: int = 3
+    classifier_tasks: tuple[str, ...] = ACDC_TASKS
+    diagnosis_trees: int = 500
 
     def __post_init__(self) -> None:
         if self.fixture_preset not in ("small", "full"):
             raise ValueError(f"fixture_preset={self.fixture_preset!r}: allowed small, full")
         for name in ("unet_base_filters", "unet_levels", "unet_epochs", "unet_batch_size",
-                     "classifier_epochs", "classifier_batch_size", "classifier_dense_units",
-                     "classifier_seeds"):
+                     "classifier_epochs", "classifier_batch_size", "classifier_seeds",
+                     "diagnosis_trees"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r}: must be a positive integer")
+        for name in ("classifier_dense_units", "classifier_augmentations"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name}={value!r}: must be an integer >= 0")
+        if not self.classifier_tasks or not set(self.classifier_tasks) <= set(ACDC_TASKS):
+            raise ValueError(f"classifier_tasks={self.classifier_tasks!r}: allowed "
+                             f"{', '.join(ACDC_TASKS)} (at least one)")
         if len(self.box) != 3 or len(self.target_spacing) != 3:
             raise ValueError(f"box={self.box!r}, target_spacing={self.target_spacing!r}: "
                              "need three values each")
@@ -323,9 +343,9 @@ PROFILES: dict[str, Profile] = {
             fixture_preset="small", target_spacing=(5.0, 5.0, 10.0), box=(32, 32, 8),
             unet_base_filters=4, unet_levels=3, unet_epochs=1, unet_batch_size=2,
             unet_learning_rate=0.01, unet_warmup_steps=2, unet_augment=False,
-            classifier_epochs=1, classifier_batch_size=4, classifier_learning_rate=1e-3,
-            classifier_dense_units=16, classifier_dropout=0.5, classifier_seeds=1,
-            heatmap_weight=1.0),
+            classifier_epochs=2, classifier_batch_size=8, classifier_learning_rate=1e-2,
+            classifier_dense_units=0, classifier_dropout=0.5, classifier_seeds=1,
+            heatmap_weight=1.0, classifier_augmentations=0, diagnosis_trees=50),
         shortcut=ShortcutSettings(
             backbone="small_cnn", rho=1.0, n_train_per_class=16, n_val_per_class=8,
             n_test_per_class=8, n_explain_per_class=4, n_probe_per_class=8, epochs=1,
@@ -347,9 +367,12 @@ PROFILES: dict[str, Profile] = {
             fixture_preset="full", target_spacing=(2.5, 2.5, 5.0), box=(64, 64, 16),
             unet_base_filters=8, unet_levels=3, unet_epochs=5, unet_batch_size=4,
             unet_learning_rate=0.01, unet_warmup_steps=10, unet_augment=False,
-            classifier_epochs=6, classifier_batch_size=8, classifier_learning_rate=1e-4,
-            classifier_dense_units=64, classifier_dropout=0.5, classifier_seeds=2,
-            heatmap_weight=1.0),
+            # The classifiers: a linear head on the pooled features of the U-Net's frozen
+            # encoder, ED and ES side by side, class-balanced sampling (docs/acdc.md § The
+            # chapter's classifiers says why each choice).
+            classifier_epochs=6, classifier_batch_size=16, classifier_learning_rate=1e-2,
+            classifier_dense_units=0, classifier_dropout=0.5, classifier_seeds=5,
+            heatmap_weight=1.0, classifier_augmentations=2),
         shortcut=ShortcutSettings(
             backbone="small_cnn", rho=1.0, n_train_per_class=100, n_val_per_class=25,
             n_test_per_class=500, n_explain_per_class=100, n_probe_per_class=100, epochs=3,
@@ -372,9 +395,9 @@ PROFILES: dict[str, Profile] = {
             fixture_preset="full", target_spacing=(2.5, 2.5, 5.0), box=(116, 116, 28),
             unet_base_filters=32, unet_levels=4, unet_epochs=40, unet_batch_size=1,
             unet_learning_rate=0.01, unet_warmup_steps=50, unet_augment=True,
-            classifier_epochs=30, classifier_batch_size=4, classifier_learning_rate=1e-4,
-            classifier_dense_units=512, classifier_dropout=0.5, classifier_seeds=5,
-            heatmap_weight=1.0),
+            classifier_epochs=30, classifier_batch_size=32, classifier_learning_rate=1e-2,
+            classifier_dense_units=0, classifier_dropout=0.5, classifier_seeds=10,
+            heatmap_weight=1.0, classifier_augmentations=3),
         shortcut=ShortcutSettings(
             backbone="vgg16", rho=1.0, n_train_per_class=2500, n_val_per_class=750,
             n_test_per_class=2500, n_explain_per_class=500, n_probe_per_class=250, epochs=6,

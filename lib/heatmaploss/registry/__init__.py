@@ -6,7 +6,10 @@
 
 * :mod:`.store` — :class:`Registry`, idempotent upserts and the query helpers;
 * :mod:`.tables` — the tables (``searches``, ``models``, ``metrics``, ``schema_version``);
-* :mod:`.engine` — URLs, SQLite settings and retries of transient errors.
+* :mod:`.schema` — schema versions: Alembic migrations (``migrations/``), run when a registry
+  opens;
+* :mod:`.engine` — URLs, SQLite settings and retries of transient errors (a PostgreSQL server
+  that restarts is waited for).
 
 SQLite in the results folder by default, PostgreSQL by URL (``$HEATMAPLOSS_DATABASE_URL``).
 No TensorFlow.

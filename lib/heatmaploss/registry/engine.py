@@ -4,7 +4,12 @@ The registry writes from many processes at once (parallel notebooks, Keras Tuner
 several machines). SQLite copes with that when it runs in WAL mode, waits on a busy timeout,
 and takes its write lock at the *start* of a write transaction (``BEGIN IMMEDIATE``): a
 deferred transaction that reads first and then tries to write can fail at once with "database is
-locked", busy timeout or not. PostgreSQL needs nothing special beyond retrying deadlocks.
+locked", busy timeout or not. PostgreSQL needs deadlocks retried, and a server that restarts
+while a long search writes must not end the search: pooled connections are pinged before use,
+and a transaction that loses its connection, or cannot connect while the server restarts, is
+run again until :data:`RETRY_BUDGET_S` is spent (the registry's writes are idempotent upserts,
+so running one twice is harmless). Past the budget the run stops with a one-line error, and
+starting it again continues where it stopped.
 
 Every failure a user can cause (bad URL, server down, a file that is not a database, a folder
 that cannot be written) becomes a :class:`RegistryError` with a one-line message that names the
@@ -35,7 +40,8 @@ SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 SQLITE_BUSY_TIMEOUT_S = 30.0
 #: Seconds a PostgreSQL connection attempt may take (an unreachable host would hang otherwise).
 POSTGRES_CONNECT_TIMEOUT_S = 10
-#: Total seconds spent retrying one transaction that keeps failing with a transient error.
+#: Total seconds spent retrying one transaction that keeps failing with a transient error
+#: (a locked SQLite file, a deadlock, a PostgreSQL server that restarts).
 RETRY_BUDGET_S = 120.0
 #: Execution option that makes an SQLite transaction take the write lock when it begins.
 WRITE_OPTION = "heatmaploss_write"
@@ -46,6 +52,16 @@ _URL_HELP = ("use sqlite:///<path/to/file.sqlite> or "
 # Substrings / SQLSTATE codes of errors that succeed when the transaction is simply run again.
 _TRANSIENT_MESSAGES = ("database is locked", "database table is locked", "database is busy")
 _TRANSIENT_PGCODES = ("40001", "40P01")  # serialization failure, deadlock detected
+# A server that shuts down, restarts or crashes (SQLSTATE classes 08 and 57P0x), and what the
+# driver says when it cannot reach one: the same transaction succeeds once the server is back.
+_UNREACHABLE_PGCODES = ("57P01", "57P02", "57P03")
+_UNREACHABLE_MESSAGES = ("connection refused", "could not connect", "server closed the connection",
+                         "terminating connection", "the database system is starting up",
+                         "the database system is shutting down",
+                         "the database system is in recovery mode", "connection already closed",
+                         "no connection to the server", "could not receive data from server",
+                         "could not send data to server", "ssl syscall error", "eof detected",
+                         "connection reset by peer", "connection timed out")
 
 
 class RegistryError(RuntimeError):
@@ -196,10 +212,12 @@ def make_engine(url: URL) -> Engine:
         connect_args = {}
         if url.get_driver_name() in ("psycopg2", "psycopg"):
             connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
-        # A long search outlives idle connections that a server or NAT drops: recycle pooled
-        # connections after 30 min, and retry a transaction that finds its connection dead
-        # (is_transient) rather than pinging before each one (one more round trip each).
-        return create_engine(url, connect_args=connect_args, pool_recycle=1800)
+        # A long search outlives idle connections that a server, a restart or a NAT drops:
+        # ping each pooled connection before use (one round trip, negligible next to a trial),
+        # recycle them after 30 min, and retry a transaction that loses its connection anyway
+        # (is_transient).
+        return create_engine(url, connect_args=connect_args, pool_recycle=1800,
+                             pool_pre_ping=True)
     except (NoSuchModuleError, ImportError) as exc:
         raise RegistryError(
             f"no driver for {mask_url(url)!r} ({first_line(exc)}): install it (for "
@@ -207,14 +225,29 @@ def make_engine(url: URL) -> Engine:
         ) from None
 
 
-def is_transient(exc: BaseException) -> bool:
-    """True for errors that go away when the transaction is run again.
-
-    Locks held by other writers, deadlocks, and dead pooled connections (the pool reconnects).
-    """
+def is_unreachable(exc: BaseException) -> bool:
+    """True when the database server cannot be reached right now (restarting, shutting down,
+    connection lost or refused)."""
     if not isinstance(exc, DBAPIError):
         return False
     if exc.connection_invalidated:  # server restarted or connection dropped: reconnect
+        return True
+    pgcode = getattr(exc.orig, "pgcode", None) or ""
+    if pgcode.startswith("08") or pgcode in _UNREACHABLE_PGCODES:
+        return True
+    message = str(exc.orig).lower()
+    return any(text in message for text in _UNREACHABLE_MESSAGES)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors that go away when the transaction is run again.
+
+    Locks held by other writers, deadlocks, dead pooled connections (the pool reconnects) and a
+    server that is restarting (:func:`is_unreachable`).
+    """
+    if not isinstance(exc, DBAPIError):
+        return False
+    if is_unreachable(exc):
         return True
     pgcode = getattr(exc.orig, "pgcode", None)
     if pgcode in _TRANSIENT_PGCODES:
@@ -223,14 +256,18 @@ def is_transient(exc: BaseException) -> bool:
     return any(text in message for text in _TRANSIENT_MESSAGES)
 
 
-def retry_transient(run: Callable[[], T], url: URL, budget_s: float = RETRY_BUDGET_S) -> T:
+def retry_transient(run: Callable[[], T], url: URL, budget_s: float | None = None,
+                    wait_for_server: bool = True) -> T:
     """Call ``run`` until it does not fail with a transient database error.
 
     Args:
         run: one whole transaction (it must be safe to repeat: the registry's writes are
             idempotent upserts).
         url: the database URL, for the error message.
-        budget_s: give up after this many seconds of retrying.
+        budget_s: give up after this many seconds of retrying (default
+            :data:`RETRY_BUDGET_S`).
+        wait_for_server: also retry while the server is unreachable (False when a registry
+            is opened: a wrong host or a stopped server is reported at once).
 
     Returns:
         What ``run`` returns.
@@ -238,23 +275,29 @@ def retry_transient(run: Callable[[], T], url: URL, budget_s: float = RETRY_BUDG
     Raises:
         RegistryError: the error persisted for ``budget_s`` seconds.
     """
+    budget_s = RETRY_BUDGET_S if budget_s is None else budget_s
     start = time.monotonic()
     attempt = 0
     while True:
         try:
             return run()
         except DBAPIError as exc:
-            if not is_transient(exc):
+            if not is_transient(exc) or (not wait_for_server and is_unreachable(exc)):
                 raise
             waited = time.monotonic() - start
             if waited > budget_s:
+                if is_unreachable(exc):
+                    raise RegistryError(
+                        f"results database {mask_url(url)!r} unreachable for {waited:.0f} s "
+                        f"({first_line(exc)}): start the server (or fix the network), then run "
+                        "again: the run continues where it stopped") from None
                 raise RegistryError(
                     f"results database {mask_url(url)!r} stayed busy for {waited:.0f} s "
                     f"({first_line(exc)}): another process holds a long transaction; retry later"
                 ) from None
             attempt += 1
             delay = min(2.0, 0.02 * 2 ** attempt) * random.uniform(0.5, 1.5)
-            log.debug("transient database error (%s); retry %d in %.2f s",
-                      first_line(exc), attempt, delay)
+            (log.warning if attempt == 1 and is_unreachable(exc) else log.debug)(
+                "database error (%s); retrying for up to %.0f s", first_line(exc), budget_s)
             time.sleep(delay)
 

@@ -4,8 +4,9 @@ An SQLite file in the results folder by default; a PostgreSQL server when
 ``$HEATMAPLOSS_DATABASE_URL`` or an explicit URL names one, so that workers on several machines
 can share one registry. Writes are idempotent upserts keyed by unique constraints: re-running a
 notebook or a crashed search updates rows instead of duplicating them, and any number of
-processes may write at once. Nothing here drops or recreates a table: opening a registry only
-adds missing tables and records the schema version. No TensorFlow import.
+processes may write at once. Nothing here drops or recreates a table: opening a registry
+migrates an older schema in place (:mod:`heatmaploss.registry.schema`, Alembic) and refuses
+one written by a newer heatmaploss. No TensorFlow import.
 
 Tables (defined in :mod:`heatmaploss.registry.tables`):
 
@@ -17,7 +18,8 @@ Tables (defined in :mod:`heatmaploss.registry.tables`):
 * ``metrics`` — one value per ``(model_id, dataset, metric, explainer, region, class_name)``;
   ``explainer``/``region`` are ``""`` where they do not apply, ``class_name`` is ``"all"`` for
   the whole set.
-* ``schema_version`` — versions of this schema that have been applied to the database.
+* ``schema_version`` — versions of this schema that have been applied to the database
+  (``alembic_version`` holds the migration revision).
 
 Example::
 
@@ -35,17 +37,17 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..project import paths, provenance
-from .engine import (WRITE_OPTION, RegistryError, check_sqlite_file, first_line, make_engine,
-                       mask_url, not_a_database, parse_url, retry_transient, sqlite_path)
 from ..project.files import to_jsonable
-from .tables import (ALL_CLASSES, METRIC_KEY, MODEL_COLUMNS, MODEL_STATUSES,
-                              SCHEMA_VERSION, check_name, check_number, config_hash,
-                              create_schema, current_version, insert, metadata, metric_rows,
-                              metrics, models, now, search_filters, searches, upsert)
+from . import schema
+from .engine import (WRITE_OPTION, RegistryError, check_sqlite_file, first_line, make_engine,
+                     mask_url, not_a_database, parse_url, retry_transient, sqlite_path)
+from .tables import (ALL_CLASSES, METRIC_KEY, MODEL_COLUMNS, MODEL_STATUSES, SCHEMA_VERSION,
+                     check_name, check_number, config_hash, insert, metadata, metric_rows,
+                     metrics, models, now, search_filters, searches, upsert)
 
 __all__ = ["Registry", "RegistryError", "RegistryConflictError", "ALL_CLASSES",
            "MODEL_STATUSES", "SCHEMA_VERSION", "metadata"]
@@ -109,14 +111,16 @@ class Registry:
             self._pid = os.getpid()
         return self._engine
 
-    def _transaction(self, run: Callable[[Any], T], write: bool) -> T:
+    def _transaction(self, run: Callable[[Any], T], write: bool, opening: bool = False) -> T:
         def attempt() -> T:
             with self._engine_now().connect() as conn:
                 if write:
                     conn.execution_options(**{WRITE_OPTION: True})
                 with conn.begin():
                     return run(conn)
-        return retry_transient(attempt, self.url)
+        # Once open, a registry rides through a server restart; while opening, an unreachable
+        # server is reported at once (most often a wrong URL).
+        return retry_transient(attempt, self.url, wait_for_server=not opening)
 
     def _rows(self, stmt) -> list[dict]:
         return self._transaction(lambda conn: [dict(r) for r in conn.execute(stmt).mappings()],
@@ -136,17 +140,16 @@ class Registry:
                              f"{self.source}): {reason}: {fix}")
 
     def _ensure_schema(self) -> None:
+        masked = mask_url(self.url)
         try:
-            found = self._transaction(current_version, write=False)
-            if found != SCHEMA_VERSION and (found or 0) < SCHEMA_VERSION:
-                found = self._transaction(lambda conn: create_schema(conn, self.dialect),
-                                          write=True)
+            found = self._transaction(schema.revision, write=False, opening=True)
+            if found != schema.head():
+                if found is not None and not schema.known(found):
+                    raise schema.too_new(masked, f"revision {found}")
+                self._transaction(lambda conn: schema.upgrade(conn, masked), write=True,
+                                  opening=True)
         except DBAPIError as exc:
             raise self._open_error(exc) from None
-        if found > SCHEMA_VERSION:
-            raise RegistryError(f"results database {mask_url(self.url)!r} has schema version "
-                                f"{found}, newer than this heatmaploss ({SCHEMA_VERSION}): "
-                                "upgrade heatmaploss before writing to it")
 
     # -- writing --------------------------------------------------------------------------
     def get_or_create_search(self, *, experiment: str, protocol: str, group: str, name: str,
@@ -203,6 +206,7 @@ class Registry:
                      wall_time_s: float | None = None, val_accuracy: float | None = None,
                      val_loss: float | None = None, test_accuracy: float | None = None,
                      scores: Mapping[str, Any] | None = None, model_path: str | None = None,
+                     model_sha256: str | None = None,
                      metrics: Iterable[Mapping[str, Any]] | pd.DataFrame | None = None) -> int:
         """Insert or update one model (upsert on ``(search_id, trial)``); never duplicates.
 
@@ -215,7 +219,8 @@ class Registry:
             trial: trial id or name, unique within the search.
             status: one of :data:`MODEL_STATUSES`.
             seed, hyperparameters, epochs, best_epoch, wall_time_s, val_accuracy, val_loss,
-                test_accuracy, scores, model_path: what is known about the model (NaN → NULL).
+                test_accuracy, scores, model_path, model_sha256: what is known about the model
+                (NaN → NULL; ``model_sha256`` is the saved file's SHA-256).
             metrics: metric rows written in the same transaction (see :meth:`record_metrics`).
 
         Returns:
@@ -227,7 +232,8 @@ class Registry:
                   "hyperparameters": None if hyperparameters is None
                   else to_jsonable(dict(hyperparameters)),
                   "scores": None if scores is None else to_jsonable(dict(scores)),
-                  "model_path": None if model_path is None else str(model_path)}
+                  "model_path": None if model_path is None else str(model_path),
+                  "model_sha256": model_sha256}
         for label, value in (("wall_time_s", wall_time_s), ("val_accuracy", val_accuracy),
                              ("val_loss", val_loss), ("test_accuracy", test_accuracy)):
             fields[label] = check_number(label, value)
@@ -251,6 +257,22 @@ class Registry:
             return model_id
 
         return self._transaction(run, write=True)
+
+    def discard_model(self, search_id: int, trial: str) -> None:
+        """Mark a model ``discarded`` and drop its test results and metrics (its saved file was
+        damaged: it is trained and evaluated again, and overwrites this row)."""
+        trial = check_name("trial", str(trial))
+
+        def run(conn) -> None:
+            key = (models.c.search_id == int(search_id)) & (models.c.trial == trial)
+            model_id = conn.execute(select(models.c.id).where(key)).scalar()
+            if model_id is None:
+                raise ValueError(f"trial {trial!r} of search {search_id!r} is not recorded")
+            conn.execute(delete(metrics).where(metrics.c.model_id == model_id))
+            conn.execute(update(models).where(key).values(
+                status="discarded", test_accuracy=None, model_sha256=None, updated_at=now()))
+
+        self._transaction(run, write=True)
 
     def record_metrics(self, model_id: int,
                        rows: Iterable[Mapping[str, Any]] | pd.DataFrame) -> int:

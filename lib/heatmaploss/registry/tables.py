@@ -1,5 +1,9 @@
 """Schema of the results registry: tables, schema version, and validation of written values.
 
+The tables here are the newest schema; :mod:`heatmaploss.registry.schema` migrates older
+databases to it (Alembic, ``registry/migrations``), and a test checks that the migrated schema
+equals these definitions.
+
 :mod:`heatmaploss.registry.store` reads and writes these tables; this module only defines them. Rules
 that keep concurrent writers correct live in the table definitions: every natural key is a
 unique constraint, and no key column is nullable (two NULLs never collide in a unique
@@ -16,17 +20,17 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from sqlalchemy import (JSON, Column, DateTime, Float, ForeignKey, Integer, MetaData, String,
-                        Table, Text, UniqueConstraint, func, inspect, select, text)
+                        Table, Text, UniqueConstraint)
 from sqlalchemy.dialects import postgresql, sqlite
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMA_VERSION = 1
+#: Version of the schema defined here (the migration ``registry/migrations/versions/000N``).
+SCHEMA_VERSION = 2
 MODEL_STATUSES = ("running", "completed", "failed", "discarded")
 #: ``class_name`` of a metric computed over all classes.
 ALL_CLASSES = "all"
-PG_SCHEMA_LOCK = 73_102_022  # advisory-lock id that serialises schema creation on PostgreSQL
 NAME_LENGTH = 200
 
 metadata = MetaData()
@@ -72,6 +76,8 @@ models = Table(
     Column("test_accuracy", Float),
     Column("scores", JSON),
     Column("model_path", Text),
+    # SHA-256 of the saved model file, recorded when it is written (schema version 2).
+    Column("model_sha256", String(64)),
     Column("git_commit", String(64)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
@@ -99,7 +105,8 @@ METRIC_KEY = ("dataset", "metric", "explainer", "region", "class_name")
 METRIC_DEFAULTS = {"dataset": "test", "explainer": "", "region": "", "class_name": ALL_CLASSES}
 MODEL_COLUMNS = ("id", "search_id", "trial", "status", "seed", "hyperparameters", "epochs",
                  "best_epoch", "wall_time_s", "val_accuracy", "val_loss", "test_accuracy",
-                 "scores", "model_path", "git_commit", "created_at", "updated_at")
+                 "scores", "model_path", "model_sha256", "git_commit", "created_at",
+                 "updated_at")
 
 
 def now() -> datetime:
@@ -211,35 +218,3 @@ def upsert(dialect: str, table: str, key: tuple[str, ...], update: tuple[str, ..
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
     return stmt.returning(target.c[returning]) if returning else stmt
-
-
-def current_version(conn) -> int | None:
-    """The newest schema version applied to the database, or None if a table is missing."""
-    if not set(metadata.tables) <= set(inspect(conn).get_table_names()):
-        return None
-    return conn.execute(select(func.max(schema_version.c.version))).scalar()
-
-
-def create_schema(conn, dialect: str) -> int:
-    """Add missing tables and record :data:`SCHEMA_VERSION`, inside the caller's transaction.
-
-    Concurrent callers are serialised (SQLite: the caller's ``BEGIN IMMEDIATE``; PostgreSQL:
-    an advisory lock), so two processes opening a new database never race on CREATE TABLE.
-
-    Args:
-        conn: a connection inside a write transaction.
-        dialect: ``sqlite`` or ``postgresql``.
-
-    Returns:
-        The database's newest schema version afterwards (larger than ours: a newer heatmaploss
-        wrote it, and the caller must refuse to write).
-    """
-    if dialect == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_SCHEMA_LOCK})
-    metadata.create_all(conn)  # checkfirst: only adds missing tables, never drops anything
-    found = current_version(conn) or 0
-    if found <= SCHEMA_VERSION:
-        conn.execute(insert(dialect, schema_version)
-                     .values(version=SCHEMA_VERSION, applied_at=now())
-                     .on_conflict_do_nothing(index_elements=["version"]))
-    return max(found, SCHEMA_VERSION)

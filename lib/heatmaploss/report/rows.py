@@ -1,10 +1,12 @@
-"""Rows of the reproduction report: one per thesis claim, stored per results folder.
+"""Rows of the reproduction report: one per claim, stored per results folder.
 
 Each notebook adds rows with :func:`add_rows` — the thesis's value, the value recomputed from
 the thesis's published data, the value from this project's freshly trained models, and a
-verdict. Rows live in ``<results>/stats/report_rows.json``, keyed by (section, claim), so
-re-running a notebook updates its rows instead of duplicating them, and notebooks running in
-parallel do not lose each other's rows. :func:`heatmaploss.report.render.render` writes them as Markdown and HTML. No TensorFlow.
+verdict for each (computed by the rules of :mod:`heatmaploss.report.verdicts`). Rows live in
+``<results>/stats/report_rows.json``, keyed by (section, claim), so re-running a notebook
+updates its rows instead of duplicating them, and notebooks running in parallel do not lose
+each other's rows. :func:`heatmaploss.report.render.render` writes them as Markdown and HTML.
+No TensorFlow.
 """
 
 from __future__ import annotations
@@ -19,16 +21,22 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from ..project import files
+from .verdicts import Judgement
 
 ROWS_FILE = "report_rows.json"
-COLUMNS = ("claim", "thesis", "published_data", "ours", "verdict", "note")
-HEADERS = {"claim": "claim", "thesis": "thesis", "published_data": "recomputed from published data",
-           "ours": "this project's models", "verdict": "verdict", "note": "note"}
+#: The columns of the rendered table, in order, and their headers.
+COLUMNS = ("claim", "thesis", "published_data", "published_verdict", "ours", "ours_verdict",
+           "note")
+HEADERS = {"claim": "claim", "thesis": "thesis", "published_data": "published data",
+           "published_verdict": "verdict: published data",
+           "ours": "this project (our models or data)", "ours_verdict": "verdict: this project",
+           "note": "note"}
+_JUDGEMENTS = ("published_verdict", "ours_verdict")
 
 
 @dataclass(frozen=True)
 class ReportRow:
-    """One claim of the thesis and how it fared.
+    """One claim and how it fared, in the published data and in our models.
 
     Attributes:
         section: heading the row appears under (e.g. ``"Experiment 1: heart overlap"``).
@@ -36,12 +44,19 @@ class ReportRow:
         thesis: the value the thesis states (number or text), or ``None``.
         published_data: the value recomputed from the thesis's published data, or ``None``.
         ours: the value from this project's freshly trained models, or ``None``.
-        verdict: e.g. ``"reproduced"``, ``"not reproduced"``, ``"partly reproduced"``,
-            ``"n/a"``.
-        note: a short explanation of the verdict.
+        published_verdict: the :class:`~heatmaploss.report.verdicts.Judgement` of
+            ``published_data`` (made by a rule of :mod:`heatmaploss.report.verdicts`).
+        ours_verdict: the judgement of ``ours``.
+        note: a short note on the claim or the published data.
+        ours_note: a short note on our models (protocol, models per group ...).
+        chapter: the chapter that owns the row (a key of
+            :data:`heatmaploss.report.render.CHAPTERS`, e.g. ``"exp1"``).
+        verdict: free-text verdict of rows written before the verdict rules existed; still
+            rendered, but :func:`heatmaploss.report.check.row_problems` flags it. New rows
+            use ``published_verdict`` / ``ours_verdict``.
 
     A field left ``None`` keeps the value an earlier :func:`add_rows` stored, so a later
-    notebook can fill ``ours`` without repeating the thesis's value.
+    notebook can fill ``ours`` and ``ours_verdict`` without repeating the thesis's value.
     """
 
     section: str
@@ -49,14 +64,33 @@ class ReportRow:
     thesis: Any = None
     published_data: Any = None
     ours: Any = None
-    verdict: str | None = None
+    published_verdict: Judgement | Mapping[str, Any] | None = None
+    ours_verdict: Judgement | Mapping[str, Any] | None = None
     note: str | None = None
+    ours_note: str | None = None
+    chapter: str | None = None
+    verdict: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("section", "claim"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(f"ReportRow.{name}={value!r}: must be a non-empty string")
+        for name in _JUDGEMENTS:
+            value = getattr(self, name)
+            if isinstance(value, Mapping):
+                object.__setattr__(self, name, Judgement(**value))
+            elif value is not None and not isinstance(value, Judgement):
+                raise TypeError(f"ReportRow.{name} must be a Judgement (a rule of "
+                                f"heatmaploss.report.verdicts), got {type(value).__name__}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (judgements as dicts)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name in _JUDGEMENTS:
+            if out[name] is not None:
+                out[name] = out[name].to_dict()
+        return files.to_jsonable(out)
 
 
 def _as_row(row: ReportRow | Mapping[str, Any]) -> ReportRow:
@@ -92,7 +126,7 @@ def add_rows(results_dir: str | os.PathLike,
     Returns:
         All stored rows after the update.
     """
-    new = [files.to_jsonable(dataclasses.asdict(_as_row(r))) for r in rows]
+    new = [_as_row(r).to_dict() for r in rows]
 
     def merge(current: Any) -> dict:
         stored = list((current or {}).get("rows", []))
@@ -108,7 +142,13 @@ def add_rows(results_dir: str | os.PathLike,
         return {"rows": stored}
 
     written = files.update_json(rows_path(results_dir), merge, default={"rows": []})
-    return [ReportRow(**r) for r in written["rows"]]
+    return [_from_stored(r) for r in written["rows"]]
+
+
+def _from_stored(stored: Mapping[str, Any]) -> ReportRow:
+    """A stored row (fields this version does not know are dropped, e.g. from a newer one)."""
+    known = {f.name for f in dataclasses.fields(ReportRow)}
+    return ReportRow(**{k: v for k, v in stored.items() if k in known})
 
 
 def read_rows(results_dir: str | os.PathLike) -> list[ReportRow]:
@@ -118,7 +158,7 @@ def read_rows(results_dir: str | os.PathLike) -> list[ReportRow]:
     path = rows_path(results_dir)
     if not path.exists():
         return []
-    return [ReportRow(**r) for r in json.loads(path.read_text(encoding="utf-8"))["rows"]]
+    return [_from_stored(r) for r in json.loads(path.read_text(encoding="utf-8"))["rows"]]
 
 
 def format_value(value: Any, digits: int = 4) -> str:

@@ -20,8 +20,14 @@ Each trial keeps its best epoch (``EarlyStopping(restore_best_weights=True)``, e
 ``<results>/models/<key>/trial_<id>.keras`` and calls ``record`` *inside* the trial, keyed by
 (search key, trial id): a trial re-run after a crash overwrites its own row, so every model is
 recorded exactly once. The parts are module-level classes: :class:`StudyHyperModel` declares the
-hyperparameters and builds the model, :class:`RecordingTuner` trains and records.
-See ``docs/design.md`` § The study runner.
+hyperparameters and builds the model, :class:`RecordingTuner` hands each trial to
+:func:`train_trial` and records what it returns.
+
+Trials train in a worker process that is replaced every few trials
+(:class:`~heatmaploss.runs.processes.WorkerPool`), so a long search does not accumulate the
+memory TensorFlow keeps from every ``fit``; the searching process only runs the oracle and
+records. Before a search is reopened, its Keras Tuner files are checked and healed
+(:mod:`heatmaploss.runs.tuner_project`). See ``docs/design.md`` § The study runner.
 """
 
 from __future__ import annotations
@@ -32,15 +38,20 @@ import io as stdio
 import json
 import logging
 import math
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 import keras
 import keras_tuner as kt
+from keras_tuner.src.distribute import utils as dist_utils
 
 from ..project import files
 from ..project.paths import OutputDirs
+from . import tuner_project
+from .processes import WorkerPool, shared_pool
 from .spec import REPLICATE, SearchSpec
 
 logger = logging.getLogger(__name__)
@@ -129,90 +140,133 @@ class StudyHyperModel(kt.HyperModel):
         return self.build_model(**values)
 
 
+@dataclass(frozen=True)
+class TrialWork:
+    """What training a trial needs; sent (pickled) to the worker process that trains it.
+
+    Attributes:
+        spec: the search.
+        build_model: ``build_model(**hyperparameters)`` → a compiled Keras model.
+        make_data: ``make_data(shuffle_seed)`` → ``(train, validation)``.
+        out: the profile's output folders.
+        save_model: ``save_model(model, path)``; None: :func:`heatmaploss.models.save_model`.
+    """
+
+    spec: SearchSpec
+    build_model: Callable[..., Any]
+    make_data: Callable[[int], tuple]
+    out: OutputDirs
+    save_model: Callable[[Any, Path], None] | None = None
+
+
+def train_trial(work: TrialWork, trial_id: str, values: Mapping[str, Any]) -> dict:
+    """Train one trial, keep its best (or last) epoch, save the model; return its record.
+
+    Runs in a worker process (or in the searching process with ``tasks_per_process=0``); the
+    registry is written by the caller, from the returned record.
+
+    Args:
+        work: the search's model builder, data and output folders.
+        trial_id: Keras Tuner's trial id.
+        values: the trial's hyperparameter values (the replicate index included).
+
+    Returns:
+        The record described in :func:`run_search`.
+    """
+    spec, settings = work.spec, work.spec.training
+    keras.backend.clear_session()
+    gc.collect()
+    values = dict(values)
+    trial_seed = spec.trial_seed(trial_id, values)
+    keras.utils.set_random_seed(trial_seed)
+    model = work.build_model(**{k: v for k, v in values.items() if k != REPLICATE})
+    patience = settings.early_stopping_patience
+    callbacks = [keras.callbacks.TerminateOnNaN()]
+    if settings.keep_best_epoch or patience is not None:
+        # patience = epochs never stops early but still restores the best epoch.
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=settings.objective, mode="min",
+            restore_best_weights=settings.keep_best_epoch,
+            patience=patience if patience is not None else settings.epochs))
+    train, validation = work.make_data(spec.shuffle_seed(trial_id, values))
+    start = time.perf_counter()
+    # The datasets shuffle themselves (seeded per trial).
+    history = model.fit(train, validation_data=validation, epochs=settings.epochs,
+                        shuffle=False, verbose=0, callbacks=callbacks).history
+    seconds = time.perf_counter() - start
+    epochs_run = len(history.get("loss", []))
+    kept = best_epoch(history, settings.objective) if settings.keep_best_epoch \
+        else max(epochs_run - 1, 0)
+    kept_metrics = {k: float(v[kept]) for k, v in history.items() if len(v) > kept}
+    target = model_path(spec, work.out, trial_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save = work.save_model
+    if save is None:
+        from ..models import save_model as save
+    with files.atomic_path(target) as tmp:
+        save(model, tmp)
+        digest = files.sha256(tmp)  # recorded: a resumed run checks the file against it
+    del model, train, validation
+    keras.backend.clear_session()
+    gc.collect()
+    return {
+        "search_key": spec.key, "fingerprint": spec.fingerprint_hash(),
+        "trial_id": trial_id, "hyperparameters": values, "trial_seed": trial_seed,
+        "epochs_run": epochs_run, "best_epoch": kept + 1, "train_seconds": seconds,
+        "validation": kept_metrics, "history": history,
+        "model_path": str(target.relative_to(work.out.root)), "model_sha256": digest,
+    }
+
+
 class RecordingTuner(kt.Tuner):
     """A tuner whose trial trains, saves and records its model before the trial ends.
 
     Args:
         spec: the search.
-        hypermodel: its :class:`StudyHyperModel`.
-        make_data: ``make_data(shuffle_seed)`` → ``(train, validation)``, as ``model.fit``
-            takes them; called once per trial so that nothing of a trial outlives it and a
-            re-run trial sees the same data order.
-        out: the profile's output folders.
+        hypermodel: its :class:`StudyHyperModel` (declares the hyperparameters; the models
+            are built by :func:`train_trial`).
+        work: what :func:`train_trial` needs.
+        pool: the worker processes that run :func:`train_trial`.
         record: called once per finished trial with the model's record (see
-            :func:`run_search`).
-        save_model: ``save_model(model, path)``.
+            :func:`run_search`), in this process, before the trial ends.
         on_trial_done: called after every trial (e.g. to advance a progress bar).
         **kwargs: passed to :class:`keras_tuner.Tuner` (oracle, directory, project_name ...).
     """
 
-    def __init__(self, spec: SearchSpec, hypermodel: StudyHyperModel,
-                 make_data: Callable[[int], tuple], out: OutputDirs,
-                 record: Callable[[dict], None], save_model: Callable[[Any, Path], None],
+    def __init__(self, spec: SearchSpec, hypermodel: StudyHyperModel, work: TrialWork,
+                 pool: WorkerPool, record: Callable[[dict], None],
                  on_trial_done: Callable[[], None] = lambda: None, **kwargs: Any) -> None:
         self.spec = spec
-        self.make_data = make_data
-        self.out = out
+        self.work = work
+        self.pool = pool
         self.record = record
-        self.save_model = save_model
         self.on_trial_done = on_trial_done
         super().__init__(hypermodel=hypermodel, **kwargs)
 
+    def _populate_initial_space(self) -> None:
+        # Keras Tuner builds the model to discover conditional hyperparameters; a search has
+        # none, and building (a VGG16) in the searching process is what the workers avoid.
+        hp = self.oracle.get_space()
+        self.hypermodel.declare(hp)
+        self.oracle.update_space(hp)
+
     def run_trial(self, trial: Any, *_: Any, **__: Any) -> dict[str, float]:
         try:
-            return self._train_and_record(trial)
+            rec = self.pool.call(train_trial, self.work, trial.trial_id,
+                                 dict(trial.hyperparameters.values), name=f"search {self.spec.key}")
+            self.record(rec)
         except Exception as exc:
-            # Keras Tuner would mark the trial failed and go on; a bug or an out-of-memory
-            # error must stop the search instead (the trial is re-run on resume).
+            # Keras Tuner would mark the trial failed and go on; a bug, a lost worker or an
+            # unreachable registry must stop the search instead (the trial is re-run on resume).
             raise kt.errors.FatalError(
                 f"search {self.spec.key} trial {trial.trial_id}: {type(exc).__name__}: {exc}"
             ) from exc
-
-    def _train_and_record(self, trial: Any) -> dict[str, float]:
-        spec, settings = self.spec, self.spec.training
-        keras.backend.clear_session()
-        gc.collect()
-        values = dict(trial.hyperparameters.values)
-        trial_seed = spec.trial_seed(trial.trial_id, values)
-        keras.utils.set_random_seed(trial_seed)
-        model = self.hypermodel.build(trial.hyperparameters)
-        patience = settings.early_stopping_patience
-        callbacks = [keras.callbacks.TerminateOnNaN()]
-        if settings.keep_best_epoch or patience is not None:
-            # patience = epochs never stops early but still restores the best epoch.
-            callbacks.append(keras.callbacks.EarlyStopping(
-                monitor=settings.objective, mode="min",
-                restore_best_weights=settings.keep_best_epoch,
-                patience=patience if patience is not None else settings.epochs))
-        train, validation = self.make_data(spec.shuffle_seed(trial.trial_id, values))
-        start = time.perf_counter()
-        # The datasets shuffle themselves (seeded per trial).
-        history = model.fit(train, validation_data=validation, epochs=settings.epochs,
-                            shuffle=False, verbose=0, callbacks=callbacks).history
-        seconds = time.perf_counter() - start
-        epochs_run = len(history.get("loss", []))
-        kept = best_epoch(history, settings.objective) if settings.keep_best_epoch \
-            else max(epochs_run - 1, 0)
-        kept_metrics = {k: float(v[kept]) for k, v in history.items() if len(v) > kept}
-        target = model_path(spec, self.out, trial.trial_id)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with files.atomic_path(target) as tmp:
-            self.save_model(model, tmp)
-        self.record({
-            "search_key": spec.key, "fingerprint": spec.fingerprint_hash(),
-            "trial_id": trial.trial_id, "hyperparameters": values, "trial_seed": trial_seed,
-            "epochs_run": epochs_run, "best_epoch": kept + 1, "train_seconds": seconds,
-            "validation": kept_metrics, "history": history,
-            "model_path": str(target.relative_to(self.out.root)),
-        })
-        value = kept_metrics.get(settings.objective, float("nan"))
+        settings = self.spec.training
+        value = rec["validation"].get(settings.objective, float("nan"))
         if not math.isfinite(value):
-            logger.warning("search %s trial %s (%s) diverged; scored as chance", spec.key,
-                           trial.trial_id, values)
+            logger.warning("search %s trial %s (%s) diverged; scored as chance", self.spec.key,
+                           trial.trial_id, rec["hyperparameters"])
             value = settings.chance_objective
-        del model, train, validation
-        keras.backend.clear_session()
-        gc.collect()
         return {settings.objective: value}
 
     def on_trial_end(self, trial: Any) -> None:
@@ -227,18 +281,19 @@ class RecordingTuner(kt.Tuner):
 def _oracle(spec: SearchSpec) -> Any:
     objective = kt.Objective(spec.training.objective, direction="min")
     if spec.replicates:
-        return kt.oracles.GridSearchOracle(objective=objective, max_trials=spec.max_trials,
-                                           seed=spec.tuner_seed)
-    return kt.oracles.BayesianOptimizationOracle(objective=objective, max_trials=spec.max_trials,
-                                                 seed=spec.tuner_seed,
-                                                 max_consecutive_failed_trials=3)
+        return tuner_project.GridOracle(objective=objective, max_trials=spec.max_trials,
+                                        seed=spec.tuner_seed)
+    return tuner_project.BayesianOracle(objective=objective, max_trials=spec.max_trials,
+                                        seed=spec.tuner_seed, max_consecutive_failed_trials=3)
 
 
 def run_search(spec: SearchSpec, build_model: Callable[..., Any],
                make_data: Callable[[int], tuple], out: OutputDirs,
                record: Callable[[dict], None],
                save_model: Callable[[Any, Path], None] | None = None,
-               progress: bool = True) -> list[str]:
+               progress: bool = True, tasks_per_process: int | None = None,
+               recorded: Mapping[str, Mapping[str, Any]] | None = None,
+               redo: Collection[str] = ()) -> list[str]:
     """Run (or continue) one search.
 
     Args:
@@ -249,30 +304,49 @@ def run_search(spec: SearchSpec, build_model: Callable[..., Any],
         record: called once per finished trial with the model's record, a dict: search key,
             fingerprint hash, trial id, hyperparameters (every value), trial seed, epochs run,
             kept epoch, wall time, validation metrics of the kept epoch, history, model path
-            relative to ``out.root``; it must upsert on (search key, trial id).
+            relative to ``out.root`` and the SHA-256 of the saved model; it must upsert on
+            (search key, trial id).
         save_model: ``save_model(model, path)``; default :func:`heatmaploss.models.save_model`.
         progress: show a progress bar over trials.
+        tasks_per_process: trials per worker process (None: the default of
+            :mod:`heatmaploss.runs.processes`; 0: train in this process). ``build_model``,
+            ``make_data`` and ``save_model`` are pickled for the workers.
+        recorded: trial id → hyperparameter values of the trials already recorded (a trial
+            whose Keras Tuner file is damaged is run again with its own values).
+        redo: ids of trials to run again although they finished (their model was damaged).
 
     Returns:
         Trial ids of this search's completed trials.
+
+    Raises:
+        TypeError: the callables cannot be sent to a worker process.
     """
     from tqdm.auto import tqdm
 
-    from ..models import save_model as default_save
-
     directory = check_fingerprint(spec, out)
+    work = TrialWork(spec, build_model, make_data, out, save_model)
+    worker = dist_utils.has_chief_oracle() and not dist_utils.is_chief_oracle()
+    # The chief (or the only process) owns the project's files; workers leave them alone.
+    damage = (tuner_project.Damage() if worker else
+              tuner_project.check_project(directory, os.environ.get("KERASTUNER_TUNER_ID",
+                                                                    "tuner0")))
+    pool = shared_pool(tasks_per_process)
+    pool.prepare(work, f"search {spec.key}")
     bar = tqdm(total=spec.max_trials, desc=spec.key, unit="trial", disable=not progress,
                leave=False)
     # Keras Tuner prints "Reloading Tuner from ..." on stdout; send it to the log instead.
     captured = stdio.StringIO()
     with contextlib.redirect_stdout(captured):
         tuner = RecordingTuner(
-            spec, StudyHyperModel(spec, build_model), make_data, out, record,
-            save_model or default_save, on_trial_done=lambda: bar.update(1),
-            oracle=_oracle(spec), directory=str(directory.parent),
-            project_name=directory.name, overwrite=False)
+            spec, StudyHyperModel(spec, build_model), work, pool, record,
+            on_trial_done=lambda: bar.update(1), oracle=_oracle(spec),
+            directory=str(directory.parent), project_name=directory.name, overwrite=False)
     if captured.getvalue().strip():
         logger.info(captured.getvalue().strip())
+    if not worker:
+        queued = tuner_project.heal(tuner.oracle, directory, damage, recorded or {}, redo)
+        if queued:
+            logger.warning("search %s: trials %s run again", spec.key, ", ".join(queued))
     # A worker of a distributed search holds a client of the chief's oracle, which has no
     # local trial list: its progress starts at zero.
     trials = getattr(tuner.oracle, "trials", None) or {}
@@ -281,7 +355,6 @@ def run_search(spec: SearchSpec, build_model: Callable[..., Any],
         tuner.search(verbose=0)
     finally:
         bar.close()
-        keras.backend.clear_session()
     trials = getattr(tuner.oracle, "trials", None) or {}
     return sorted((t.trial_id for t in trials.values() if t.status == "COMPLETED"), key=_order)
 
@@ -291,4 +364,5 @@ def _order(trial_id: str) -> tuple:
 
 
 __all__ = ["FINGERPRINT_FILE", "RecordingTuner", "SearchMismatchError", "StudyHyperModel",
-           "best_epoch", "check_fingerprint", "model_path", "project_dir", "run_search"]
+           "TrialWork", "best_epoch", "check_fingerprint", "model_path", "project_dir",
+           "run_search", "train_trial"]

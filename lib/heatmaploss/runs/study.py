@@ -15,7 +15,11 @@ evaluation — and hands the studies to :func:`run_studies`, which for each one
    is set).
 
 Killed at any point and started again, it continues where it stopped and records every model
-exactly once. See ``docs/design.md`` § The study runner.
+exactly once. Before it trusts a saved model, it checks the file against the SHA-256 recorded
+when it was written: a damaged model is moved aside with a warning, its row is discarded and
+its trial is trained and evaluated again. Training and evaluation run in worker processes that
+are replaced every few tasks (:mod:`heatmaploss.runs.processes`), so memory stays bounded over
+long runs. See ``docs/design.md`` § The study runner.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
+from ..project import files
 from ..project.paths import OutputDirs
+from .processes import shared_pool
 from .spec import SearchSpec
 
 
@@ -86,57 +92,126 @@ def recorder(registry: Any, search_id: int, spec: SearchSpec) -> Callable[[dict]
             hyperparameters=rec["hyperparameters"], epochs=rec["epochs_run"],
             best_epoch=rec["best_epoch"], wall_time_s=rec["train_seconds"],
             val_accuracy=val.get("val_accuracy"), val_loss=val.get(spec.training.objective),
-            model_path=rec["model_path"], scores=val)
+            model_path=rec["model_path"], model_sha256=rec.get("model_sha256"), scores=val)
 
     return record
 
 
+def resume_state(registry: Any, search_id: int) -> tuple[dict[str, dict], list[str]]:
+    """What a resumed search needs from the registry.
+
+    Returns:
+        ``(recorded, redo)``: trial id → hyperparameter values of the completed models, and
+        the ids of discarded models (their trials must be trained again).
+    """
+    frame = registry.models(search_id=search_id, status=None)
+    recorded = {row.trial: dict(row.hyperparameters or {}) for row in frame.itertuples()
+                if row.status == "completed"}
+    return recorded, [row.trial for row in frame.itertuples() if row.status == "discarded"]
+
+
+def check_models(registry: Any, out: OutputDirs, search_id: int) -> list[str]:
+    """Check the saved models of a search before they are trusted; discard damaged ones.
+
+    A model file that exists but does not match the SHA-256 recorded when it was written (or,
+    for models recorded without one, is not a complete ``.keras`` archive) is moved aside with
+    a warning naming it, and its registry row is discarded (no test results, no metrics), so
+    that its trial is trained and evaluated again. A missing file is left alone: in a
+    distributed search it lives on the machine that trained it.
+
+    Returns:
+        The trial ids of the models discarded now.
+    """
+    frame = registry.models(search_id=search_id)
+    discarded = []
+    for row in frame.itertuples():
+        if not row.model_path:
+            continue
+        path = out.root / row.model_path
+        if not path.exists():
+            continue
+        reason = files.check_file(path, row.model_sha256 if isinstance(row.model_sha256, str)
+                                  else None)
+        if reason is not None:
+            files.set_aside(path, reason)
+            registry.discard_model(search_id, row.trial)
+            discarded.append(row.trial)
+    return discarded
+
+
 def train(study: Study, registry: Any, out: OutputDirs, search_id: int,
-          progress: bool = True) -> None:
-    """Run (or continue) a study's search in this process; every trial records itself."""
+          progress: bool = True, tasks_per_process: int | None = None) -> None:
+    """Run (or continue) a study's search; every trial records itself.
+
+    Trials train in worker processes (``tasks_per_process`` trials each; 0: in this process);
+    trials whose model was discarded are trained again.
+    """
     from .search import run_search
 
+    recorded, redo = resume_state(registry, search_id)
     run_search(study.spec, study.build_model, study.make_data, out,
                record=recorder(registry, search_id, study.spec), save_model=study.save_model,
-               progress=progress)
+               progress=progress, tasks_per_process=tasks_per_process, recorded=recorded,
+               redo=redo)
+
+
+def evaluate_saved(work: tuple[Callable[[Any], Evaluation], OutputDirs],
+                   model_path: str) -> Evaluation:
+    """Load one saved model and evaluate it (what an evaluation worker process runs).
+
+    Args:
+        work: ``(evaluate, out)``: the study's evaluation and the output folders.
+        model_path: the model's path relative to ``out.root``.
+
+    Returns:
+        The model's :class:`Evaluation`.
+    """
+    import keras
+
+    from ..models import load_model
+
+    evaluate, out = work
+    keras.backend.clear_session()
+    return evaluate(load_model(out.root / model_path))
 
 
 def evaluate_recorded(study: Study, registry: Any, out: OutputDirs, search_id: int,
-                      progress: bool = True, only_available: bool = False) -> int:
+                      progress: bool = True, only_available: bool = False,
+                      tasks_per_process: int | None = None) -> int:
     """Evaluate every recorded model of the study that has no test results yet.
 
     Args:
         only_available: skip models whose file is not under ``out`` (a worker of a
             distributed search evaluates the models it trained itself).
+        tasks_per_process: evaluations per worker process (None: the default of
+            :mod:`heatmaploss.runs.processes`; 0: in this process).
 
     Returns:
         The number of models evaluated now.
     """
-    import keras
     from tqdm.auto import tqdm
-
-    from ..models import load_model
 
     if study.evaluate is None:
         return 0
     frame = registry.models(search_id=search_id)
     todo = [row for row in frame.itertuples() if pd.isna(row.test_accuracy)
             and (not only_available or (out.root / row.model_path).exists())]
-    for row in tqdm(todo, desc=f"evaluate {study.label or study.spec.key}", unit="model",
-                    disable=not progress or not todo, leave=False):
-        keras.backend.clear_session()
-        model = load_model(out.root / row.model_path)
-        result = study.evaluate(model)
+    if not todo:
+        return 0
+    label = study.label or study.spec.key
+    pool, work = shared_pool(tasks_per_process), (study.evaluate, out)
+    for row in tqdm(todo, desc=f"evaluate {label}", unit="model", disable=not progress,
+                    leave=False):
+        result = pool.call(evaluate_saved, work, row.model_path, name=f"evaluate {label}")
         # Metrics and test accuracy in one transaction: a model is evaluated or it is not.
         registry.record_model(search_id, row.trial, test_accuracy=result.test_accuracy,
                               metrics=result.rows)
-        del model
-    keras.backend.clear_session()
     return len(todo)
 
 
 def run_study(study: Study, registry: Any, out: OutputDirs, progress: bool = True,
-              launch: Callable[[SearchSpec], None] | None = None) -> int:
+              launch: Callable[[SearchSpec], None] | None = None,
+              tasks_per_process: int | None = None) -> int:
     """Train (or finish, or reuse) and evaluate one study; returns its registry search id.
 
     Args:
@@ -147,24 +222,29 @@ def run_study(study: Study, registry: Any, out: OutputDirs, progress: bool = Tru
         launch: runs the search in other processes instead of this one (a Keras Tuner chief
             and workers; see :mod:`heatmaploss.runs.distributed`); they record and evaluate
             their models themselves.
+        tasks_per_process: trials (and evaluations) per worker process (None: the default of
+            :mod:`heatmaploss.runs.processes`; 0: everything in this process).
     """
     search_id = register(study.spec, registry)
+    check_models(registry, out, search_id)
     if len(registry.models(search_id=search_id)) < study.spec.max_trials:
         if launch is not None:
             launch(study.spec)
         else:
-            train(study, registry, out, search_id, progress)
-    evaluate_recorded(study, registry, out, search_id, progress)
+            train(study, registry, out, search_id, progress, tasks_per_process)
+    evaluate_recorded(study, registry, out, search_id, progress,
+                      tasks_per_process=tasks_per_process)
     return search_id
 
 
 def run_studies(studies: Sequence[Study], registry: Any, out: OutputDirs,
                 progress: bool = True,
-                launch: Callable[[SearchSpec], None] | None = None) -> dict[str, int]:
+                launch: Callable[[SearchSpec], None] | None = None,
+                tasks_per_process: int | None = None) -> dict[str, int]:
     """:func:`run_study` for each study in order; returns search key → registry search id."""
-    return {study.spec.key: run_study(study, registry, out, progress, launch)
+    return {study.spec.key: run_study(study, registry, out, progress, launch, tasks_per_process)
             for study in studies}
 
 
-__all__ = ["Evaluation", "Study", "evaluate_recorded", "recorder", "register", "run_studies",
-           "run_study", "train"]
+__all__ = ["Evaluation", "Study", "check_models", "evaluate_recorded", "evaluate_saved",
+           "recorder", "register", "resume_state", "run_studies", "run_study", "train"]

@@ -1,12 +1,17 @@
-"""Chapter 5: ACDC — a 3-D U-Net segments cardiac MRI volumes; classifiers on its encoder are
-trained with and without the heatmap loss.
+"""Chapter 5: ACDC — a 3-D U-Net segments cardiac MRI volumes; a random forest diagnoses the
+five groups from measurements on its masks; classifiers on its frozen encoder are trained with
+and without the heatmap loss.
 
 * :mod:`.plan` — the U-Net's and the classifiers' studies (no TF);
-* :mod:`.data` — preprocessed volumes, augmentation, the encoder's grid (no TF);
-* :mod:`.networks` — the 3-D U-Net and the encoder classifier (Keras);
-* :mod:`.run` — loading the data, training both through the study runner;
-* :mod:`.analysis` — Dice, classifier metrics, ``summary.json`` entry (no TF);
-* :mod:`.figures` — data, segmentation and classifier figures.
+* :mod:`.data` — preprocessed volumes, ED + ES pairs, augmentation, the encoder's grid (no TF);
+* :mod:`.networks` — the 3-D U-Net, the pair encoder and the pooled head (Keras);
+* :mod:`.run` — loading the data, training the U-Net, the diagnosis from its masks;
+* :mod:`.diagnosis` — measurements per patient, the random forests, their scores (no TF);
+* :mod:`.classifiers` — the classifiers through the study runner, scored with HiResCAM and
+  saliency;
+* :mod:`.analysis` — Dice, classifier metrics and comparisons, ``summary.json`` entry (no TF);
+* :mod:`.verdicts` — the chapter's verdicts and report rows (no TF);
+* :mod:`.figures` — data, segmentation, diagnosis and classifier figures.
 
-The data source (reader, fixture, preprocessing) is :mod:`heatmaploss.acdc`.
+The data source (reader, fixture, preprocessing, measurements) is :mod:`heatmaploss.acdc`.
 """

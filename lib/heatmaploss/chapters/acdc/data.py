@@ -1,5 +1,6 @@
-"""The ACDC chapter's arrays: preprocessed volumes per (patient, phase), their augmentation,
-and the encoder's grid (masks and maps moved between the input box and the deepest level).
+"""The ACDC chapter's arrays: preprocessed volumes per (patient, phase), the same volumes as
+one ED + ES pair per patient (what the classifiers see), their augmentation, and the encoder's
+grid (masks and maps moved between the input box and the deepest level).
 
 TensorFlow-free; :mod:`.run` feeds these arrays to the networks (:mod:`.networks`).
 """
@@ -10,8 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...acdc import PHASES, AcdcPatient
+from ...acdc import GROUPS, PHASES, AcdcPatient
 from ...acdc.preprocess import Augmentation, augment_pair, preprocess_pair
+from ...names import ACDC_TASKS, check
 
 
 @dataclass
@@ -85,6 +87,92 @@ def augmented(arrays: AcdcArrays, seed: int, settings: Augmentation = Augmentati
     return images, labels
 
 
+def task_classes(task: str) -> tuple[str, ...]:
+    """Class names of a classification task: ``binary`` → normal, diseased; ``groups`` → the
+    five diagnostic groups in :data:`~heatmaploss.acdc.GROUPS` order."""
+    return ("normal", "diseased") if check("task", task, ACDC_TASKS) == "binary" else GROUPS
+
+
+@dataclass
+class PatientPairs:
+    """One sample per patient: its ED and ES volumes side by side.
+
+    A diagnosis needs both phases (an ejection fraction is a change between them; a single
+    volume of unknown phase is ambiguous: a normal heart at end-systole looks like a
+    hypertrophic one at end-diastole), so the classifiers see both.
+
+    Attributes:
+        images: (N, 2, X, Y, Z, 1) float32, ED first.
+        labels: (N, 2, X, Y, Z) uint8, or None when the split has no masks.
+        numbers: patient ids.
+        groups: diagnosis per patient (None without a group).
+    """
+
+    images: np.ndarray
+    labels: np.ndarray | None
+    numbers: np.ndarray
+    groups: np.ndarray
+
+    def targets(self, task: str) -> np.ndarray:
+        """Class index per patient: ``binary`` 0 normal / 1 diseased; ``groups`` the index in
+        :func:`task_classes`."""
+        classes = task_classes(task)
+        if task == "binary":
+            return np.array([g != "NOR" for g in self.groups], dtype=np.int64)
+        return np.array([classes.index(g) for g in self.groups], dtype=np.int64)
+
+    def subset(self, keep: np.ndarray) -> "PatientPairs":
+        """Patients where ``keep`` is true."""
+        return PatientPairs(self.images[keep],
+                            None if self.labels is None else self.labels[keep],
+                            self.numbers[keep], self.groups[keep])
+
+
+def pair_phases(arrays: AcdcArrays) -> PatientPairs:
+    """Stack each patient's ED and ES rows of ``arrays`` into one :class:`PatientPairs` sample.
+
+    Raises:
+        ValueError: when a patient lacks its ED or ES row.
+    """
+    numbers = np.unique(arrays.numbers)
+    rows = []
+    for number in numbers:
+        index = [np.flatnonzero((arrays.numbers == number) & (arrays.phases == phase))
+                 for phase in PHASES]
+        if any(len(i) != 1 for i in index):
+            raise ValueError(f"patient {int(number)}: needs exactly one ED and one ES volume")
+        rows.append([int(i[0]) for i in index])
+    rows = np.array(rows, dtype=np.int64).reshape(-1, 2)
+    return PatientPairs(arrays.images[rows], None if arrays.labels is None else arrays.labels[rows],
+                        numbers, arrays.groups[rows[:, 0]])
+
+
+def augmented_pairs(pairs: PatientPairs, seed: int, settings: Augmentation = Augmentation()):
+    """One augmented copy of every pair: both phases of a patient get the same draw (the same
+    rotation, flip, shift and deformation: the heart does not move between ED and ES).
+
+    Returns:
+        ``(images, labels)`` shaped like ``pairs.images`` and ``pairs.labels``.
+    """
+    images = np.empty_like(pairs.images)
+    labels = None if pairs.labels is None else np.empty_like(pairs.labels)
+    for i, number in enumerate(pairs.numbers):
+        for phase in range(2):
+            img, lab = augment_pair(pairs.images[i, phase],
+                                    None if labels is None else pairs.labels[i, phase],
+                                    seed=[seed, int(number)], settings=settings)
+            images[i, phase] = img
+            if labels is not None:
+                labels[i, phase] = lab
+    return images, labels
+
+
+def heart_on_grid(labels: np.ndarray, levels: int) -> np.ndarray:
+    """Share of each deepest-level cell inside the heart at ED or ES, (N, 2, X, Y, Z) →
+    (N, x, y, z): the region a pair's map (ED and ES features side by side) may use."""
+    return mask_to_grid(np.any(np.asarray(labels) > 0, axis=1), levels)
+
+
 def pooling_factors(levels: int) -> list[tuple[int, int, int]]:
     """Pool sizes between the ``levels`` resolution levels: (2, 2, 1) …, (2, 2, 2) last."""
     if levels < 1:
@@ -131,5 +219,6 @@ def grid_to_box(maps: np.ndarray, box, levels: int) -> np.ndarray:
     return maps[:, start[0]:start[0] + box[0], start[1]:start[1] + box[1], start[2]:start[2] + box[2]]
 
 
-__all__ = ["AcdcArrays", "augmented", "feature_grid", "grid_to_box", "mask_to_grid",
-           "padded_shape", "pooling_factors", "prepare_arrays"]
+__all__ = ["AcdcArrays", "PatientPairs", "augmented", "augmented_pairs", "feature_grid",
+           "grid_to_box", "heart_on_grid", "mask_to_grid", "padded_shape", "pair_phases",
+           "pooling_factors", "prepare_arrays", "task_classes"]

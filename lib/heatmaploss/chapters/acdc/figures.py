@@ -1,9 +1,11 @@
-"""The ACDC chapter, the figures: data overview, U-Net segmentations, classifiers.
+"""The ACDC chapter, the figures: data overview, U-Net segmentations, diagnosis from the
+segmentation, classifiers.
 
 The drawing functions return a matplotlib Figure; :func:`save_data_figures`,
-:func:`save_segmentation_figures` and :func:`save_classifier_figures` draw and save a step's
-figures (PNG + PDF) and return their names. Only the classifier overlays need TensorFlow (to
-compute HiResCAM maps of a saved model); it is imported when they are drawn.
+:func:`save_segmentation_figures`, :func:`save_diagnosis_figures` and
+:func:`save_classifier_figures` draw and save a step's figures (PNG + PDF) and return their
+names. Only the classifiers' maps need TensorFlow (to compute the maps of a saved model); it
+is imported when they are drawn.
 """
 
 from __future__ import annotations
@@ -152,25 +154,79 @@ def heatmap_overlays(images, labels, maps_by_model: dict, captions, n: int = 4):
     return fig
 
 
-def classifier_comparison(results):
-    """Balanced accuracy and HiResCAM mass inside the heart per loss, one point per model.
+#: Columns of the classifier figure and their titles.
+CLASSIFIER_PANELS = {"balanced_accuracy": "balanced accuracy",
+                     "hirescam_heart_share": "HiResCAM mass in the heart",
+                     "hirescam_empty_map_share": "empty HiResCAM maps",
+                     "saliency_heart_share": "saliency mass in the heart (held out)"}
+#: How each diagnosis pipeline is named in figures.
+PIPELINE_TITLES = {"predicted": "U-Net masks", "ground_truth": "ground-truth masks",
+                   "transfer": "ground-truth forest on U-Net masks"}
+
+
+def classifier_comparison(table, dataset: str = "validation"):
+    """Per task (rows) and metric (columns), one point per model and the mean per loss.
 
     Args:
-        results: DataFrame with columns ``loss``, ``balanced_accuracy``, ``heart_fraction``.
+        table: :func:`~heatmaploss.chapters.acdc.analysis.classifier_table`.
+        dataset: the evaluation set shown.
     """
     import matplotlib.pyplot as plt
+    import seaborn as sns
 
-    losses = list(dict.fromkeys(results["loss"]))
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
-    for ax, column, title in ((axes[0], "balanced_accuracy", "balanced accuracy"),
-                              (axes[1], "heart_fraction", "HiResCAM mass inside the heart")):
-        for i, loss in enumerate(losses):
-            values = results.loc[results["loss"] == loss, column].values
-            ax.scatter(np.full(len(values), i), values, s=30)
-            if len(values):
-                ax.hlines(np.nanmean(values), i - 0.2, i + 0.2, color="k")
-        ax.set_xticks(range(len(losses)), losses)
-        ax.set(title=title, ylim=(0, 1.02), xlim=(-0.6, len(losses) - 0.4))
+    shown = table[table["set"] == dataset]
+    tasks = list(dict.fromkeys(shown["task"]))
+    fig, axes = plt.subplots(len(tasks), len(CLASSIFIER_PANELS), squeeze=False,
+                             figsize=(3.2 * len(CLASSIFIER_PANELS), 2.9 * len(tasks)))
+    for row, task in zip(axes, tasks):
+        block = shown[shown["task"] == task]
+        for ax, (column, title) in zip(row, CLASSIFIER_PANELS.items()):
+            sns.stripplot(data=block, x="loss", y=column, hue="loss", ax=ax, size=6,
+                          jitter=0.15, legend=False)
+            means = block.groupby("loss", sort=False)[column].mean()
+            ax.hlines(means.values, np.arange(len(means)) - 0.25, np.arange(len(means)) + 0.25,
+                      color="k")
+            ax.set(title=f"{task}: {title}", xlabel="", ylabel="", ylim=(-0.03, 1.03))
+    fig.tight_layout()
+    return fig
+
+
+def diagnosis_confusion(result, dataset: str = "validation"):
+    """Confusion matrices (true group × predicted group) of every diagnosis pipeline.
+
+    Args:
+        result: the :class:`~heatmaploss.chapters.acdc.diagnosis.DiagnosisResult`.
+        dataset: the evaluation set shown.
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    scores = dict(result.scores.get(dataset, {}))
+    if dataset in result.transfer:
+        scores["transfer"] = result.transfer[dataset]
+    fig, axes = plt.subplots(1, len(scores), figsize=(4.0 * len(scores), 3.9), squeeze=False)
+    for ax, (source, s) in zip(axes[0], scores.items()):
+        sns.heatmap(np.asarray(s["confusion"]), annot=True, fmt="d", cmap="Blues", cbar=False,
+                    xticklabels=s["groups"], yticklabels=s["groups"], ax=ax)
+        ax.set(title=f"{PIPELINE_TITLES.get(source, source)}\naccuracy {s['accuracy']:.2f} "
+                     f"(n = {s['n_patients']})", xlabel="predicted", ylabel="true")
+    fig.suptitle(f"diagnosis from the segmentation, {dataset} patients")
+    fig.tight_layout()
+    return fig
+
+
+def feature_importances(result, top: int = 12):
+    """The forests' feature importances (mean decrease in impurity), the ``top`` largest."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    frame = result.importances().head(top).rename(columns=PIPELINE_TITLES)
+    tidy = frame.rename_axis("feature").reset_index().melt(
+        id_vars="feature", var_name="forest", value_name="importance")
+    fig, ax = plt.subplots(figsize=(6.5, 0.32 * top + 1.2))
+    sns.barplot(data=tidy, y="feature", x="importance", hue="forest", ax=ax)
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    ax.set(title="what the random forests diagnose from", ylabel="")
     fig.tight_layout()
     return fig
 
@@ -204,35 +260,51 @@ def save_segmentation_figures(data: Any, unet: Any, folder: Path) -> list[str]:
                   "acdc_unet_examples", folder)]
 
 
-def save_classifier_figures(data: Any, classifiers: Any, results: Path, levels: int,
-                            box: tuple[int, int, int], folder: Path) -> list[str]:
-    """``acdc_classifier_comparison`` (every model, on the test set if it has one, else on the
-    validation set) and ``acdc_hirescam_overlays`` (the first model of each loss, on one
-    validation volume per group)."""
-    from ...attribution import compute_maps
+def save_diagnosis_figures(result: Any, folder: Path) -> list[str]:
+    """``acdc_diagnosis_confusion`` and ``acdc_diagnosis_importances``."""
+    return [plots.save(diagnosis_confusion(result), "acdc_diagnosis_confusion", folder),
+            plots.save(feature_importances(result), "acdc_diagnosis_importances", folder)]
+
+
+def save_classifier_figures(results: Any, model_folder: Path, folder: Path,
+                            task: str | None = None) -> list[str]:
+    """``acdc_classifier_comparison`` (every model on the validation patients) and
+    ``acdc_classifier_maps`` (HiResCAM and saliency of the first model of each loss for
+    ``task`` — the first task by default — on the ED mid slice of one patient per group).
+
+    Args:
+        results: the :class:`~heatmaploss.chapters.acdc.classifiers.ClassifierResults`.
+        model_folder: the results folder the table's model paths are relative to.
+        folder: where figures go.
+        task: the task whose maps are drawn.
+    """
     from ...models import load_model
 
-    shown = "test" if "test" in data.evaluation else "validation"
-    fig = classifier_comparison(classifiers[classifiers["set"] == shown])
-    fig.suptitle(f"{shown} set ({data.source})")
-    names = [plots.save(fig, "acdc_classifier_comparison", folder)]
-    validation = data.validation
-    order = example_order(validation)
+    table, source = results.table, results.source
+    names = [plots.save(classifier_comparison(table), "acdc_classifier_comparison", folder)]
+    task = task or table["task"].iloc[0]
+    pairs = source.evaluation["validation"]
+    order = example_order(pairs)
     maps = {}
-    for loss, rows in classifiers[classifiers["set"] == "validation"].groupby("loss", sort=False):
-        model = load_model(Path(results) / rows.sort_values("trial")["model_path"].iloc[0])
-        images = validation.images[order]
-        predicted = np.argmax(model.predict_on_batch(images), axis=-1).astype(np.int32)
-        grid = compute_maps(model, images, predicted, "hirescam", batch_size=8)
-        maps[loss] = grid_to_box(grid, box, levels)
+    for loss, rows in table[(table["set"] == "validation") & (table["task"] == task)].groupby(
+            "loss", sort=False):
+        model = load_model(Path(model_folder) / rows.sort_values("trial")["model_path"].iloc[0])
+        scores = source.scores(task, model.head, "validation")
+        maps[f"{loss} HiResCAM"] = grid_to_box(scores["maps"]["hirescam"][order],
+                                               source.settings.box, source.settings.unet_levels)
+        maps[f"{loss} saliency"] = scores["maps"]["saliency"][order][:, 0]
     if maps:
-        text = captions(validation)
-        names.append(plots.save(heatmap_overlays(validation.images[order], validation.labels[order],
-                                            maps, [text[i] for i in order], n=5),
-                           "acdc_hirescam_overlays", folder))
+        text = [f"{g} (ED)" for g in pairs.groups[order]]
+        fig = heatmap_overlays(pairs.images[order][:, 0], pairs.labels[order][:, 0], maps, text,
+                               n=len(order))
+        fig.suptitle(f"{task} classifiers (first model of each loss), validation patients",
+                     y=1.02)
+        names.append(plots.save(fig, "acdc_classifier_maps", folder))
     return names
 
 
-__all__ = ["captions", "classifier_comparison", "data_overview", "dice_boxplot", "example_order",
-           "heatmap_overlays", "save_classifier_figures", "save_data_figures",
-           "save_segmentation_figures", "segmentation_examples", "slices_with_masks"]
+__all__ = ["CLASSIFIER_PANELS", "PIPELINE_TITLES", "captions", "classifier_comparison",
+           "data_overview", "diagnosis_confusion", "dice_boxplot", "example_order",
+           "feature_importances", "heatmap_overlays", "save_classifier_figures",
+           "save_data_figures", "save_diagnosis_figures", "save_segmentation_figures",
+           "segmentation_examples", "slices_with_masks"]

@@ -6,10 +6,11 @@ the last level (slices are thick), transposed-conv decoder with skip connections
 to 4 labels; weighted cross-entropy with class weights [0.1, 0.3, 0.3, 0.3]. ``base_filters``
 and ``levels`` make thinner/shallower variants for CPU profiles.
 
-Classifier (Callanan's thesis): the same encoder, its deepest feature map A max-pooled and
-flattened into two wide dense layers with dropout and a 2-way output (normal vs diseased). It is built as two
-sub-models, ``encoder`` (input → A) and ``head`` (A → logits), which is what a heatmap loss on
-HiResCAM at A needs.
+Classifier: the U-Net's encoder applied to a patient's ED and ES volumes (one shared encoder,
+their deepest feature maps side by side: A) and a pooled head (global average pooling, fixed
+standardisation, logits). It is built as two sub-models, a backbone (input → A) and a head
+(A → logits), which is what a heatmap loss on HiResCAM at A needs. (The thesis flattened A into
+two wide dense layers; why that head cannot learn here: :func:`build_pooled_head`.)
 
 Inputs whose x/y (z) size is not a multiple of the pooling factors are zero-padded inside the
 network before the first pooling (and cropped back after the last upsampling), so the paper's
@@ -147,38 +148,75 @@ def compile_unet(model, learning_rate: float = 0.01, warmup_steps: int = 50,
     return model
 
 
-def build_classifier(box=(116, 116, 28), base_filters: int = 32, levels: int = 4,
-                     dense_units: int = 256, dropout: float = 0.5, n_classes: int = 2,
-                     channels: int = 1):
-    """Encoder + dense head classifier (normal vs diseased).
+def build_encoder(box=(116, 116, 28), base_filters: int = 32, levels: int = 4,
+                  channels: int = 1, name: str = "encoder"):
+    """The U-Net's encoder alone: input (X, Y, Z, channels) → the deepest feature map A.
 
-    Args:
-        box: input shape (X, Y, Z).
-        base_filters, levels: encoder size (as :func:`build_unet`, so weights transfer).
-        dense_units: width of each of the two dense layers.
-        dropout: dropout rate after each dense layer.
-        n_classes: outputs (logits).
-        channels: input channels.
-
-    Returns:
-        ``(model, encoder, head)``: ``model = head(encoder(x))``; ``encoder`` outputs the
-        deepest feature map A (where HiResCAM is taken), ``head`` maps A to logits.
+    Its layers carry the U-Net's names (``enc*``), so :func:`transfer_encoder_weights` copies a
+    trained U-Net's weights into it.
     """
     inputs = keras.Input(tuple(box) + (channels,), name="image")
-    encoder = keras.Model(inputs, _encoder(inputs, box, base_filters, levels)[-1], name="encoder")
-    features = keras.Input(encoder.output.shape[1:], name="features")
-    # A 2 x 2 x 2 max-pool first (as VGG16's block5_pool after the thesis's attributed
-    # layer): it divides the flattened width by 8, which keeps the dense layers trainable.
-    sizes = tuple(min(2, int(n)) for n in encoder.output.shape[1:4])
-    h = layers.MaxPooling3D(sizes, name="head_pool")(features)
-    h = layers.Flatten(name="flatten")(h)
-    for j in (1, 2):
-        h = layers.Dense(dense_units, activation="relu", kernel_initializer="he_uniform",
-                         name=f"dense{j}")(h)
-        h = layers.Dropout(dropout, name=f"dropout{j}")(h)
-    head = keras.Model(features, layers.Dense(n_classes, name="logits")(h), name="head")
-    model = keras.Model(inputs, head(encoder(inputs)), name="acdc_classifier")
-    return model, encoder, head
+    return keras.Model(inputs, _encoder(inputs, box, base_filters, levels)[-1], name=name)
+
+
+def build_pair_backbone(box=(116, 116, 28), base_filters: int = 32, levels: int = 4):
+    """One encoder applied to a patient's ED and ES volumes, their feature maps side by side.
+
+    Input (2, X, Y, Z, 1) — ED first; output (x, y, z, 2C): the C channels of ED's deepest map
+    followed by the C channels of ES's, cell by cell, so a class activation map at this output
+    is one map per patient built from both phases.
+
+    Returns:
+        ``(backbone, encoder)``; ``encoder`` is the shared single-volume model inside
+        (:func:`build_encoder`).
+    """
+    encoder = build_encoder(box, base_filters, levels)
+    inputs = keras.Input((2,) + tuple(box) + (1,), name="ed_es")
+    x = layers.TimeDistributed(encoder, name="phases")(inputs)  # (2, x, y, z, C)
+    grid, channels = tuple(encoder.output.shape[1:4]), int(encoder.output.shape[-1])
+    x = layers.Permute((2, 3, 4, 1, 5), name="phases_last")(x)
+    x = layers.Reshape(grid + (2 * channels,), name="ed_es_channels")(x)
+    return keras.Model(inputs, x, name="pair_encoder"), encoder
+
+
+def build_pooled_head(feature_shape, n_classes: int, dense_units: int = 0,
+                      dropout: float = 0.5, mean=None, variance=None):
+    """The classifier's head: global average pooling, fixed standardisation, logits.
+
+    Pooling (not flattening) keeps the head small: a flattened 16 × 16 × 8 × 128 map feeds
+    ~16 000 non-negative inputs to a dense ReLU layer, and each Adam step then shifts every
+    unit's pre-activation the same way by about ``lr · Σx`` — the units die within a few
+    dozen steps and the output is constant (measured: ``docs/acdc.md`` § The chapter's
+    classifiers). The standardisation uses the training features' statistics, fixed.
+
+    Args:
+        feature_shape: (x, y, z, channels) of the backbone output.
+        n_classes: outputs (logits).
+        dense_units: a hidden ReLU layer of this width (with dropout); 0 = a linear head.
+        dropout: dropout rate after the hidden layer.
+        mean, variance: per-channel statistics of the pooled training features (None: 0, 1).
+
+    Returns:
+        A ``keras.Model`` from the feature map to logits.
+    """
+    features = keras.Input(tuple(feature_shape), name="features")
+    channels = int(feature_shape[-1])
+    h = layers.GlobalAveragePooling3D(name="pool")(features)
+    h = layers.Normalization(
+        mean=np.zeros(channels) if mean is None else np.asarray(mean, np.float32),
+        variance=np.ones(channels) if variance is None else np.asarray(variance, np.float32),
+        name="standardise")(h)
+    if dense_units:
+        h = layers.Dense(dense_units, activation="relu", name="dense")(h)
+        h = layers.Dropout(dropout, name="dropout")(h)
+    return keras.Model(features, layers.Dense(n_classes, name="logits")(h), name="head")
+
+
+def feature_backbone(feature_shape):
+    """An identity backbone over cached feature maps, so that a head trains (and a heatmap
+    loss takes HiResCAM) on stored encoder outputs instead of recomputing them."""
+    features = keras.Input(tuple(feature_shape), name="features")
+    return keras.Model(features, layers.Identity(name="cached")(features), name="cached_features")
 
 
 def transfer_encoder_weights(unet, encoder) -> int:
@@ -200,15 +238,6 @@ def transfer_encoder_weights(unet, encoder) -> int:
     return copied
 
 
-def balanced_class_weights(labels: np.ndarray, n_classes: int = 2) -> dict[int, float]:
-    """``n / (n_classes · n_c)`` per class (ACDC training: normal 2.5, diseased 0.625)."""
-    labels = np.asarray(labels)
-    counts = np.bincount(labels, minlength=n_classes)
-    if np.any(counts == 0):
-        raise ValueError(f"class counts {counts.tolist()}: every class needs an example")
-    return {c: float(len(labels) / (n_classes * counts[c])) for c in range(n_classes)}
-
-
-__all__ = ["CLASS_WEIGHTS", "STRUCTURE_LABELS", "balanced_class_weights", "build_classifier",
-           "build_unet", "compile_unet", "dice_metric", "transfer_encoder_weights",
-           "WarmupConstant", "weighted_cross_entropy"]
+__all__ = ["CLASS_WEIGHTS", "STRUCTURE_LABELS", "WarmupConstant", "build_encoder",
+           "build_pair_backbone", "build_pooled_head", "build_unet", "compile_unet", "dice_metric",
+           "feature_backbone", "transfer_encoder_weights", "weighted_cross_entropy"]

@@ -1,11 +1,12 @@
 """The ACDC chapter, what is trained: the 3-D U-Net and the encoder classifiers per loss.
 
 * the **U-Net** (Baumgartner et al. 2017) — one model at the profile's fixed learning rate;
-* the **classifiers** — normal vs diseased on the U-Net's encoder (initialised from the trained
-  U-Net), ``settings.classifier_seeds`` independent seeds per loss: cross-entropy (``cce``) and
-  the heatmap loss (``heatmap``: HiResCAM at the deepest encoder level must fall inside the
-  heart given by the ground-truth masks). Both losses share data, augmentation, class weights,
-  optimiser and epochs; only the heatmap term differs.
+* the **classifiers** — per task (``binary``: normal vs diseased; ``groups``: the five
+  diagnostic groups) a head on the trained U-Net's frozen encoder, ``settings.classifier_seeds``
+  independent seeds per loss: cross-entropy (``cce``) and the heatmap loss (``heatmap``:
+  HiResCAM at the deepest encoder level must fall inside the heart given by the ground-truth
+  masks). Both losses share data, augmentation, sampling, optimiser and epochs; only the
+  heatmap term differs (:mod:`.classifiers`).
 
 Each is a :class:`~heatmaploss.runs.spec.SearchSpec` of replicates (fixed hyperparameters, one
 trial per seed), so the study runner trains, records and evaluates them like every other
@@ -20,7 +21,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from ...names import LOSS_GROUPS
+from ...names import ACDC_TASKS, LOSS_GROUPS, check
 from ...project import files
 from ...project.profiles import AcdcSettings, Profile
 from ...runs.spec import SearchSpec, TrialSettings
@@ -36,6 +37,12 @@ def unet_settings(settings: AcdcSettings) -> dict:
     """The settings a U-Net depends on (classifier settings may change without retraining it)."""
     return {k: v for k, v in asdict(settings).items()
             if k.startswith("unet_") or k in ("fixture_preset", "target_spacing", "box")}
+
+
+def classifier_settings(settings: AcdcSettings) -> dict:
+    """The settings a task's classifiers depend on (not the forest's, not the task list)."""
+    return {k: v for k, v in asdict(settings).items()
+            if not k.startswith("diagnosis_") and k != "classifier_tasks"}
 
 
 def digest(value: Any) -> str:
@@ -73,25 +80,29 @@ def unet_spec(profile: Profile, seed: int, source: str, data: dict) -> SearchSpe
         config=config, data=data)
 
 
-def classifier_spec(profile: Profile, seed: int, source: str, loss: str, data: dict,
+def classifier_spec(profile: Profile, seed: int, source: str, task: str, loss: str, data: dict,
                     unet_key: str) -> SearchSpec:
-    """The study of one loss's classifiers (``settings.classifier_seeds`` replicates).
+    """The study of one task's and loss's classifiers (``settings.classifier_seeds``
+    replicates).
 
     Args:
         profile: the run's profile (its ``acdc`` settings).
         seed: the run's base seed.
         source: ``fixture`` or ``acdc``.
+        task: ``binary`` or ``groups``.
         loss: ``cce`` or ``heatmap``.
         data: description of the training and validation volumes.
         unet_key: the search key of the U-Net whose encoder initialises the classifiers.
     """
     if loss not in LOSSES:
         raise ValueError(f"loss={loss!r}: allowed {', '.join(LOSSES)}")
+    check("task", task, ACDC_TASKS)
     settings = profile.acdc
-    config = {"loss": loss, "unet": unet_key, **asdict(settings)}
+    config = {"task": task, "loss": loss, "unet": unet_key, **classifier_settings(settings)}
     tag = digest({"config": config, "data": data})
     return SearchSpec(
-        key=f"acdc-classifier-{loss}-{_check_source(source)}-{tag}-{profile.name}-seed{seed}",
+        key=(f"acdc-classifier-{task}-{loss}-{_check_source(source)}-{tag}-{profile.name}"
+             f"-seed{seed}"),
         experiment=CLASSIFIER, protocol="controlled", group=loss, profile=profile.name,
         seed=seed, max_trials=settings.classifier_seeds, replicates=True,
         fixed={"learning_rate": settings.classifier_learning_rate},
@@ -100,5 +111,5 @@ def classifier_spec(profile: Profile, seed: int, source: str, loss: str, data: d
         config=config, data=data)
 
 
-__all__ = ["CLASSIFIER", "LOSSES", "SEGMENTATION", "SOURCES", "classifier_spec", "digest",
-           "unet_settings", "unet_spec"]
+__all__ = ["CLASSIFIER", "LOSSES", "SEGMENTATION", "SOURCES", "classifier_settings",
+           "classifier_spec", "digest", "unet_settings", "unet_spec"]

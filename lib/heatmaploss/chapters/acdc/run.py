@@ -2,11 +2,12 @@
 
     data = run.load_data(ctx, acdc_root)          # the fixture when acdc_root is empty
     unet = run.train_unet(ctx, data)              # 3-D U-Net, Dice on the validation patients
-    classifiers = run.train_classifiers(ctx, data, unet)   # per loss, per seed, per set
+    result = run.diagnose(ctx, data, unet)        # random forest on measurements of the masks
 
-Both kinds of network are studies of :mod:`heatmaploss.runs.study`: trained with recording
-inside the trial, evaluated once, resumed after an interruption. Every epoch of a network sees
-a fresh augmentation of the training volumes (:class:`VolumeBatches`).
+The U-Net is a study of :mod:`heatmaploss.runs.study`: trained with recording inside the
+trial, evaluated once, resumed after an interruption; with ``unet_augment`` every epoch sees a
+fresh augmentation of the training volumes (:class:`VolumeBatches`). The classifiers on its
+encoder are trained by :mod:`.classifiers`.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from ...project.context import RunContext
 from ...runs.spec import derive_seed
 from ...runs.study import Evaluation, Study
 from . import analysis, networks
-from .data import AcdcArrays, augmented, mask_to_grid, prepare_arrays
-from .plan import LOSSES, classifier_spec, unet_spec
+from .data import AcdcArrays, augmented, prepare_arrays
+from .plan import unet_spec
 
 
 @dataclass
@@ -41,6 +42,9 @@ class AcdcData:
         train: training volumes (patients with id % 5 != 0).
         evaluation: name → volumes the models are scored on (``validation``: id % 5 == 0;
             ``test``: the testing split when it has masks and groups).
+        identity: what names the data in the networks' fingerprints: the fixture's preset
+            and seed (not its folder, so that a run in another results folder trains the same
+            networks), or the real data's folder.
     """
 
     root: Path
@@ -49,6 +53,7 @@ class AcdcData:
     testing: list
     train: AcdcArrays
     evaluation: dict[str, AcdcArrays]
+    identity: str = ""
 
     @property
     def validation(self) -> AcdcArrays:
@@ -67,7 +72,7 @@ class AcdcData:
 
     def describe(self) -> dict:
         """What the networks are trained and scored on (part of their search fingerprints)."""
-        return {"source": self.source, "root": str(self.root),
+        return {"source": self.source, "root": self.identity or str(self.root),
                 "train_patients": sorted({int(n) for n in self.train.numbers}),
                 "evaluation": {k: len(v.images) for k, v in self.evaluation.items()}}
 
@@ -82,6 +87,8 @@ def load_data(ctx: RunContext, acdc_root: str = "") -> AcdcData:
                                      settings.fixture_preset, seed=ctx.seed,
                                      progress=ctx.progress)
         source = "fixture"
+    identity = (f"fixture preset={settings.fixture_preset} seed={ctx.seed}"
+                if source == "fixture" else str(root))
     training = acdc.load_patients(root, "training")
     testing = acdc.load_patients(root, "testing")
     arrays = prepare_arrays(training, settings.target_spacing, settings.box,
@@ -90,7 +97,7 @@ def load_data(ctx: RunContext, acdc_root: str = "") -> AcdcData:
     if testing and all(p.has_labels and p.group for p in testing):
         evaluation["test"] = prepare_arrays(testing, settings.target_spacing, settings.box)
     return AcdcData(root, source, training, testing, arrays.subset(~arrays.validation),
-                    evaluation)
+                    evaluation, identity)
 
 
 class VolumeBatches(keras.utils.PyDataset):
@@ -212,120 +219,35 @@ def train_unet(ctx: RunContext, data: AcdcData) -> UnetResult:
                       analysis.segmentation_scores(predicted, data.validation), spec.key)
 
 
-# -- the classifiers --------------------------------------------------------------------------
+# -- diagnosis from the segmentation --------------------------------------------------------
 
-def classifier_targets(labels: np.ndarray, diseased: np.ndarray, class_weights: dict[int, float],
-                       levels: int) -> dict[str, np.ndarray]:
-    """``y`` for :class:`~heatmaploss.models.HeatmapLossModel`: weighted one-hot labels and the
-    irrelevant region (outside the heart) on the deepest encoder grid.
+def diagnose(ctx: RunContext, data: AcdcData, unet: UnetResult) -> Any:
+    """Diagnose the five groups from measurements on the masks (:mod:`.diagnosis`).
 
-    Class weights enter as the one-hot label's magnitude: softmax cross-entropy is linear in
-    the label, so ``w_c · onehot`` gives the class-weighted loss, while accuracy and the
-    penalty's class selection (argmax of the label) are unchanged.
-    """
-    weights = np.array([class_weights[c] for c in range(2)], np.float32)
-    onehot = np.eye(2, dtype=np.float32)[diseased] * weights[diseased][:, None]
-    outside = 1.0 - mask_to_grid(labels > 0, levels)
-    return {"label": onehot, "mask": outside.astype(np.float32)}
-
-
-def build_classifier(ctx: RunContext, loss: str, unet_path: Path, learning_rate: float) -> Any:
-    """A compiled classifier: the U-Net's encoder (its trained weights) + a dense head."""
-    from ...losses import HeatmapLossConfig
-    from ...models import HeatmapLossModel, load_model
-
-    s = ctx.profile.acdc
-    _, encoder, head = networks.build_classifier(s.box, s.unet_base_filters, s.unet_levels,
-                                                 s.classifier_dense_units, s.classifier_dropout)
-    networks.transfer_encoder_weights(load_model(unet_path), encoder)
-    heatmap = (HeatmapLossConfig(method="hirescam", penalty="outside_fraction",
-                                 weight=s.heatmap_weight) if loss == "heatmap" else None)
-    model = HeatmapLossModel(encoder, head, heatmap=heatmap, name=f"acdc_{loss}")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
-    return model
-
-
-def classifier_data(data: AcdcData, ctx: RunContext, shuffle_seed: int) -> tuple:
-    """Augmented, class-weighted training batches and the validation volumes."""
-    s = ctx.profile.acdc
-    weights = networks.balanced_class_weights(data.train.diseased)
-
-    def targets(arrays: AcdcArrays) -> Callable[[np.ndarray], dict]:
-        return lambda labels: classifier_targets(labels, arrays.diseased, weights, s.unet_levels)
-
-    train = VolumeBatches(data.train, targets(data.train), s.classifier_batch_size,
-                          shuffle_seed, augment=True, shuffle=True)
-    val = VolumeBatches(data.validation, targets(data.validation), s.classifier_batch_size,
-                        shuffle_seed, augment=False, shuffle=False)
-    return train, val
-
-
-def hirescam_maps(model: Any, images: np.ndarray, class_index: np.ndarray) -> np.ndarray:
-    """HiResCAM (ReLU) at the deepest encoder level, (N, x, y, z)."""
-    from ...attribution import compute_maps
-
-    return compute_maps(model, images, class_index, "hirescam", batch_size=8)
-
-
-def classifier_scores(model: Any, arrays: AcdcArrays, levels: int) -> dict:
-    """Balanced accuracy (per volume and per patient) and HiResCAM mass inside the heart.
-
-    The map explains the predicted class (as in the thesis); its mass inside the heart is
-    ``Σ h · heart / Σ h`` on the deepest grid, with ``heart`` the share of each cell covered
-    by the ground-truth labels (volumes whose map is all zero are left out of the mean and
-    counted in ``empty_maps``).
-    """
-    logits = np.concatenate([np.asarray(model.predict_on_batch(arrays.images[i:i + 8]))
-                             for i in range(0, len(arrays.images), 8)])
-    prob = np.exp(logits - logits.max(axis=1, keepdims=True))
-    prob = (prob / prob.sum(axis=1, keepdims=True))[:, 1]
-    maps = hirescam_maps(model, arrays.images, (prob > 0.5).astype(np.int32))
-    heart = mask_to_grid(arrays.labels > 0, levels) if arrays.labels is not None else None
-    return {**analysis.classifier_metrics(prob, arrays.diseased, arrays.numbers, maps, heart),
-            "maps": maps}
-
-
-def evaluate_classifier(data: AcdcData, levels: int, model: Any) -> Evaluation:
-    """Every evaluation set's metrics; the headline is the test (else validation) balanced
-    accuracy."""
-    rows, by_set = [], {}
-    for name, arrays in data.evaluation.items():
-        scores = classifier_scores(model, arrays, levels)
-        by_set[name] = scores["balanced_accuracy"]
-        rows += [{"dataset": name, "metric": metric, "value": scores[metric],
-                  "explainer": "hirescam" if metric == "heart_fraction" else "",
-                  "region": "heart" if metric == "heart_fraction" else ""}
-                 for metric in analysis.CLASSIFIER_METRICS]
-    return Evaluation(rows, by_set.get("test", by_set["validation"]))
-
-
-def train_classifiers(ctx: RunContext, data: AcdcData, unet: UnetResult) -> pd.DataFrame:
-    """Train (or reuse) ``classifier_seeds`` classifiers per loss and score each.
+    Two pipelines: every measurement from the U-Net's predicted masks (training patients
+    included: their masks are predicted too, so the forest learns the U-Net's systematic
+    errors), and every measurement from the ground-truth masks. Masks are measured on the
+    network's grid (``target_spacing``).
 
     Returns:
-        One row per (loss, seed, evaluation set) with ``seconds`` (training wall time), the
-        metrics of :data:`~heatmaploss.chapters.acdc.analysis.CLASSIFIER_METRICS` and the
-        model's path (see :func:`~heatmaploss.chapters.acdc.analysis.classifier_table`).
+        The :class:`~heatmaploss.chapters.acdc.diagnosis.DiagnosisResult`.
     """
-    from ...registry import Registry
-    from ...runs.study import run_studies
+    from . import diagnosis
 
     s = ctx.profile.acdc
-    studies = [Study(
-        spec=classifier_spec(ctx.profile, ctx.seed, data.source, loss, data.describe(),
-                             unet.key),
-        build_model=functools.partial(build_classifier, ctx, loss,
-                                      ctx.results / unet.record["model_path"]),
-        make_data=functools.partial(classifier_data, data, ctx),
-        evaluate=functools.partial(evaluate_classifier, data, s.unet_levels),
-        label=f"classifier ({loss})") for loss in LOSSES]
-    with Registry(url=ctx.database_url, results_dir=ctx.results) as registry:
-        ids = run_studies(studies, registry, ctx.out, ctx.progress)
-        return analysis.classifier_table(registry, {s.spec.group: ids[s.spec.key]
-                                                    for s in studies})
+    patients = {p.number: p for p in data.training + data.testing}
+
+    def tables(arrays: AcdcArrays, predicted: np.ndarray) -> dict:
+        return {source: diagnosis.feature_table(arrays, masks, patients, s.target_spacing)
+                for source, masks in (("predicted", predicted), ("ground_truth", arrays.labels))}
+
+    train = tables(data.train, predict_labels(unet.model, data.train.images))
+    evaluation = {name: tables(arrays, unet.predicted if name == "validation"
+                               else predict_labels(unet.model, arrays.images))
+                  for name, arrays in data.evaluation.items()}
+    return diagnosis.diagnose(train, evaluation, seed=derive_seed("acdc-forest", ctx.seed),
+                              n_trees=s.diagnosis_trees)
 
 
-__all__ = ["AcdcData", "UnetResult", "VolumeBatches", "build_classifier", "build_unet",
-           "classifier_data", "classifier_scores", "classifier_targets", "evaluate_classifier",
-           "evaluate_unet", "hirescam_maps", "load_data", "predict_labels", "train_classifiers",
-           "train_unet", "unet_data"]
+__all__ = ["AcdcData", "UnetResult", "VolumeBatches", "build_unet", "diagnose", "evaluate_unet",
+           "load_data", "predict_labels", "train_unet", "unet_data"]

@@ -36,10 +36,11 @@ import numpy as np
 import pandas as pd
 
 from ... import report, stats
-from ...names import EXPLAINERS, LOSS_GROUPS, REGIONS
+from ...names import EXPLAINER_LABELS, EXPLAINERS, LOSS_GROUP_LABELS, LOSS_GROUPS, REGIONS
 from ...project import files
-from ...report import claims
+from ...report import claims, verdicts
 from ...report.rows import ReportRow
+from ...synthetic import THESIS_FACTS
 from .results import ExperimentResults
 
 _NULL_COMPARISON = {"test": None, "p_value": None, "cohens_d": None, "cles": None}
@@ -136,103 +137,173 @@ def comparison_frame(results: ExperimentResults, protocol: str,
     return pd.DataFrame(rows)
 
 
+def _filtered_groups(results: ExperimentResults, protocol: str, k: float,
+                     explainer: str = "hirescam") -> dict[str, np.ndarray]:
+    groups = results.scores(protocol, explainer, "sex_marker")
+    out = {}
+    for group, values in groups.items():
+        finite = values[~np.isnan(values)]
+        try:
+            out[group] = stats.iqr_filter(finite, k)
+        except ValueError:  # an empty group stays empty (the reason is given elsewhere)
+            out[group] = finite
+    return out
+
+
 def sex_marker_filtered(results: ExperimentResults, protocol: str, k: float,
                         explainer: str = "hirescam"):
     """The thesis's outlier-filtered sex-marker comparison (each group strictly inside its
     Tukey fences with factor ``k``); ``None`` when undefined."""
-    groups = results.scores(protocol, explainer, "sex_marker")
     try:
-        filtered = [stats.iqr_filter(v[~np.isnan(v)], k) for v in groups.values()]
-        return stats.compare_groups(*filtered, seed=results.seed)
+        return stats.compare_groups(*_filtered_groups(results, protocol, k, explainer).values(),
+                                    seed=results.seed)
     except ValueError:
         return None
 
 
-def report_rows(results: ExperimentResults) -> list:
-    """Rows of the reproduction report: this project's values next to the thesis's claims.
+def undefined_reason(results: ExperimentResults, protocol: str,
+                     groups: dict[str, np.ndarray]) -> str:
+    """Why a CCE-vs-heatmap comparison of ``groups`` (group → selected models' scores, NaN for
+    a model without a score) is undefined, in plain words; "" when it is not."""
+    models = results.models[results.models["protocol"] == protocol]
+    for group, values in groups.items():
+        if len(values) == 0:
+            trained = int((models["group"] == group).sum())
+            threshold = results.recipes[protocol][group].min_val_accuracy
+            return (f"no {LOSS_GROUP_LABELS[group]} model was selected: {trained} trained, none "
+                    f"with validation accuracy above {threshold:g}")
+    reason = verdicts.undefined_comparison_reason(
+        {LOSS_GROUP_LABELS[g]: v for g, v in groups.items()})
+    if "without one" in reason:
+        reason += "; a model has no score when all its maps of a class are empty"
+    return reason
 
-    The thesis's own table (HiResCAM; Grad-CAM as held-out explainer) gets the ``ours`` column
-    from the primary protocol (``thesis`` when it was run, else ``controlled``); a section per
-    protocol adds accuracy and every explainer's heart overlap.
+
+def _comparison(results: ExperimentResults, protocol: str, explainer: str, region: str,
+                entry: dict) -> tuple[Any, str]:
+    if entry["result"] is not None:
+        return entry["result"], ""
+    groups = results.scores(protocol, explainer, region)
+    return None, (undefined_reason(results, protocol, groups) if region in REGIONS
+                  else entry["error"])
+
+
+#: Sex-marker score of a spatially uniform heatmap on the synthetic experiment-2 images: the
+#: marker's 81 of 14,175 pixels times P(male), averaged over the balanced classes.
+UNIFORM_MARKER = float(np.mean(list(THESIS_FACTS["sex_marker_fraction"][2].values())))
+
+
+def report_rows(results: ExperimentResults) -> list[ReportRow]:
+    """Rows of the reproduction report: this project's values and verdicts.
+
+    The thesis's claims (headline and table rows, chapter ``reanalysis``) get the ``ours``
+    column from the primary protocol (``thesis`` when it was run, else ``controlled``); a
+    section per protocol (this chapter's own rows) adds accuracy, the share of empty maps and
+    every explainer's heart overlap.
     """
     n = results.experiment
     primary = "thesis" if "thesis" in results.protocols else results.protocols[0]
     note = f"{primary} protocol, {results.profile} profile"
-    rows = []
+    rows: list[ReportRow] = []
     comparisons = results.comparisons(primary)
+    regions = ("heart", "sex_marker") if n == 2 else ("heart",)
+    judged = {e: {r: _comparison(results, primary, e, r, comparisons[e][r]) for r in regions}
+              for e in EXPLAINERS}
     for explainer in ("hirescam", "gradcam"):
-        keys = [(f"exp{n}_heart", comparisons[explainer]["heart"])]
-        if n == 2:
-            keys.append(("exp2_sex_marker", comparisons[explainer]["sex_marker"]))
-        for key, entry in keys:
-            rows += claims.comparison_rows(key, entry["result"], explainer=explainer,
-                                           column="ours", note=entry["error"] or note,
-                                           scores=results.scores(primary, explainer, key[5:]))
+        for region in regions:
+            result, reason = judged[explainer][region]
+            rows += claims.comparison_rows(
+                f"exp{n}_{region}", result, explainer=explainer, column="ours", reason=reason,
+                note=note, scores=results.scores(primary, explainer, region))
     if n == 2:
         for k in (1.5, 5):
-            rows += claims.comparison_rows(f"exp2_sex_marker_iqr{k:g}",
-                                           sex_marker_filtered(results, primary, k),
-                                           column="ours", note=note)
-    heart = comparisons["hirescam"]["heart"]["result"]
-    # The verdict column of headline rows judges the published data; ours only fills a value.
-    rows.append(ReportRow(
-        claims.SECTIONS["headline"], claims.HEADLINE_CLAIMS[f"exp{n}_heart"],
-        ours=(f"{note}: p = {heart.p_value:.2g}, d = {heart.cohens_d:.2f}, means "
-              f"{heart.means[0]:.3g} vs {heart.means[1]:.3g}") if heart else "undefined"))
+            groups = _filtered_groups(results, primary, k)
+            result = sex_marker_filtered(results, primary, k)
+            reason = "" if result else (f"after the {k:g} IQR filter, "
+                                        + undefined_reason(results, primary, groups))
+            rows += claims.comparison_rows(f"exp2_sex_marker_iqr{k:g}", result, column="ours",
+                                           reason=reason, note=note,
+                                           scores={LOSS_GROUP_LABELS[g]: v
+                                                   for g, v in groups.items()})
+    chosen = results.models[(results.models["protocol"] == primary) & results.models["selected"]]
+    accuracy = {LOSS_GROUP_LABELS[g]: chosen.loc[chosen["group"] == g, "test_accuracy"]
+                .to_numpy(dtype=float) for g in LOSS_GROUPS}
+    rows += claims.headline_rows(n, column="ours", accuracy=accuracy, comparisons=judged,
+                                 uniform_marker=UNIFORM_MARKER if n == 2 else None, note=note)
     for protocol in results.protocols:
-        section = f"Experiment {n}, {protocol} protocol ({results.profile} profile)"
-        accuracy = results.accuracy_table()
-        means = {g: accuracy.loc[(protocol, g), "mean"] if (protocol, g) in accuracy.index
-                 else float("nan") for g in LOSS_GROUPS}
-        rows.append(ReportRow(section, "test accuracy (CCE / heatmap loss)",
-                              thesis="equal (0.999-1.0)",
-                              ours=f"{means['cce']:.4f} / {means['heatmap']:.4f}",
-                              verdict=("reproduced" if abs(means["heatmap"] - means["cce"]) <= 0.02
-                                       else "not reproduced"),
-                              note="within 2 points" if abs(means["heatmap"] - means["cce"])
-                              <= 0.02 else "differs by more than 2 points"))
-        for explainer, regions in results.comparisons(protocol).items():
-            c = regions["heart"]["result"]
-            thesis = "heatmap higher" if explainer == "hirescam" else (
-                "no effect (published data)" if explainer == "gradcam" else "not tested")
-            verdict = ("undefined" if c is None
-                       else "heatmap higher" if c.p_value < 0.05 and c.cohens_d < 0
-                       else "CCE higher" if c.p_value < 0.05
-                       else "no significant difference")
-            empty = {g: float(np.nanmean(v)) if len(v) else float("nan") for g, v in
-                     results.scores(protocol, explainer, "empty").items()}
-            rows.append(ReportRow(
-                section, f"{explainer}: share of test maps without positive mass (CCE / heatmap)",
-                thesis="not reported (NaN maps were dropped)",
-                ours=f"{empty['cce']:.3f} / {empty['heatmap']:.3f}",
-                note="models with a class of only empty maps have no overlap score"))
-            rows.append(ReportRow(
-                section, f"{explainer} mass inside the heart (CCE vs heatmap loss)",
-                thesis=thesis,
-                ours=(f"{c.means[0]:.3f} vs {c.means[1]:.3f}, {c.test} p = {c.p_value:.2g}, "
-                      f"d = {c.cohens_d:.2f}, n = {c.n[0]}/{c.n[1]}") if c
-                else regions["heart"]["error"],
-                verdict=verdict,
-                note="explainer used in the loss" if explainer == "hirescam"
-                else "held-out explainer"))
-        rows += _with_empty_rows(results, protocol, section)
+        rows += _protocol_rows(results, protocol)
     return rows
 
 
-def _with_empty_rows(results: ExperimentResults, protocol: str, section: str) -> list:
-    """Held-out Grad-CAM's heart overlap with empty maps counted as zero mass inside."""
+def _protocol_rows(results: ExperimentResults, protocol: str) -> list[ReportRow]:
+    """This chapter's own section for one protocol: accuracy, empty maps, heart overlap."""
+    n = results.experiment
+    section = f"Experiment {n}, {protocol} protocol"
+    chapter = f"exp{n}"
+    chosen = results.models[(results.models["protocol"] == protocol) & results.models["selected"]]
+    means = {g: chosen.loc[chosen["group"] == g, "test_accuracy"].astype(float).mean()
+             for g in LOSS_GROUPS}
+    defined = not any(np.isnan(m) for m in means.values())
+    diff = float(means["heatmap"] - means["cce"]) if defined else None
+    empty_groups = [LOSS_GROUP_LABELS[g] for g, m in means.items() if np.isnan(m)]
+    rows = [ReportRow(
+        section, "test accuracy (CCE / heatmap loss)", chapter=chapter,
+        thesis="equal (0.999-1.0)",
+        ours=f"{means['cce']:.4f} / {means['heatmap']:.4f}" if defined else None,
+        ours_verdict=verdicts.within_tolerance(
+            thesis=0.0, value=diff, tolerance=claims.ACCURACY_TOLERANCE,
+            compares=verdicts.OURS_VS_THESIS, what=claims.ACCURACY_DIFFERENCE,
+            reason=None if defined else f"no {' or '.join(empty_groups)} model was selected"),
+        ours_note=f"{results.profile} profile")]
+    for explainer, regions in results.comparisons(protocol).items():
+        label = EXPLAINER_LABELS[explainer]
+        empty = results.scores(protocol, explainer, "empty")
+        shares = [float(np.nanmean(v)) if np.isfinite(v).any() else None for v in empty.values()]
+        rows.append(ReportRow(
+            section, f"{label}: share of test maps without positive mass (CCE / heatmap loss)",
+            chapter=chapter, thesis="not reported (NaN maps were dropped)",
+            ours=shares if None not in shares else None,
+            ours_verdict=verdicts.not_compared(
+                compares=verdicts.OURS_VS_THESIS,
+                reason="the thesis reports no share of empty maps" if None not in shares
+                else undefined_reason(results, protocol, empty)),
+            ours_note="a model with a class of only empty maps has no overlap score"))
+        result, reason = _comparison(results, protocol, explainer, "heart", regions["heart"])
+        inside = explainer == "hirescam"
+        rows.append(ReportRow(
+            section, f"{label} mass inside the heart is higher with the heatmap loss",
+            chapter=chapter, thesis="yes" if inside else "not tested",
+            ours=(f"{result.means[0]:.3f} vs {result.means[1]:.3f}, {result.test} "
+                  f"p = {result.p_value:.2g}, d = {result.cohens_d:+.2f}, n = "
+                  f"{result.n[0]}/{result.n[1]}") if result else None,
+            ours_verdict=verdicts.direction_and_significance(
+                p=result.p_value if result else None,
+                effect=result.cohens_d if result else None, expected_sign=-1,
+                compares=verdicts.OURS_VS_THESIS if inside else verdicts.OURS_VS_CLAIM,
+                reason=reason or None),
+            ours_note=("the explainer inside the loss" if inside else "a held-out explainer: "
+                       "never in any loss")))
+    rows.append(_with_empty_row(results, protocol, section))
+    return rows
+
+
+def _with_empty_row(results: ExperimentResults, protocol: str, section: str) -> ReportRow:
+    """Held-out Grad-CAM's heart overlap with empty maps counted as zero mass inside (no model
+    dropped), beside the thesis's rule that drops them."""
     entry = results.comparisons(protocol, with_empty=True)["gradcam"]["heart"]
-    c = entry["result"]
-    verdict = ("undefined" if c is None
-               else "heatmap higher" if c.p_value < 0.05 and c.cohens_d < 0
-               else "CCE higher" if c.p_value < 0.05
-               else "no significant difference")
-    return [ReportRow(
-        section, "gradcam mass inside the heart, empty maps counted as 0 (CCE vs heatmap loss)",
-        thesis="not computed (NaN maps were dropped)",
-        ours=(f"{c.means[0]:.3f} vs {c.means[1]:.3f}, {c.test} p = {c.p_value:.2g}, "
-              f"d = {c.cohens_d:.2f}, n = {c.n[0]}/{c.n[1]}") if c else entry["error"],
-        verdict=verdict, note="held-out explainer; no model is dropped for empty maps")]
+    result = entry["result"]
+    return ReportRow(
+        section, "Grad-CAM mass inside the heart is higher with the heatmap loss, empty maps "
+        "counted as 0", chapter=f"exp{results.experiment}",
+        thesis="not computed (models with empty maps were dropped)",
+        ours=(f"{result.means[0]:.3f} vs {result.means[1]:.3f}, {result.test} "
+              f"p = {result.p_value:.2g}, d = {result.cohens_d:+.2f}, n = "
+              f"{result.n[0]}/{result.n[1]}") if result else None,
+        ours_verdict=verdicts.direction_and_significance(
+            p=result.p_value if result else None,
+            effect=result.cohens_d if result else None, expected_sign=-1,
+            compares=verdicts.OURS_VS_CLAIM, reason=None if result else entry["error"]),
+        ours_note="a held-out explainer; no model is dropped for empty maps")
 
 
 def add_report_rows(results: ExperimentResults) -> dict:
@@ -241,5 +312,5 @@ def add_report_rows(results: ExperimentResults) -> dict:
     return report.render(results.results_dir)
 
 
-__all__ = ["add_report_rows", "comparison_frame", "report_rows", "save_statistics",
-           "sex_marker_filtered", "summary_part"]
+__all__ = ["UNIFORM_MARKER", "add_report_rows", "comparison_frame", "report_rows",
+           "save_statistics", "sex_marker_filtered", "summary_part", "undefined_reason"]

@@ -18,6 +18,17 @@ from ...names import EXPLAINER_LABELS
 from .analysis import Reanalysis
 
 
+#: Every figure of the chapter (name pattern → what it shows; ``{a,b}`` is one of a or b).
+FIGURES = {
+    "thesis_exp{1,2}_heart_overlap_hist": "HiResCAM heart overlap per model and group",
+    "thesis_exp{1,2}_gradcam_heart_overlap_hist": "the same with Grad-CAM (held out)",
+    "thesis_exp2_sex_marker_dist_{unfiltered,iqr1p5,iqr5}":
+        "HiResCAM mass on the sex marker per group, each on its own x scale",
+    "thesis_exp{1,2}_heart_per_class": "every model's four class averages (HiResCAM)",
+    "thesis_exp{1,2}_gradcam_heart_per_class": "the same with Grad-CAM",
+}
+
+
 def _suffix(explainer: str) -> str:
     return "" if explainer == "hirescam" else f"_{explainer}"
 
@@ -68,4 +79,5 @@ def save_per_class_figures(result: Reanalysis, folder: Path) -> list[str]:
     return names
 
 
-__all__ = ["save_heart_histograms", "save_per_class_figures", "save_sex_marker_figures"]
+__all__ = ["FIGURES", "save_heart_histograms", "save_per_class_figures",
+           "save_sex_marker_figures"]

@@ -13,12 +13,24 @@ import pandas as pd
 from ... import plots, synthetic
 from ...synthetic import CLASSES, THESIS_FACTS, Tissue
 
+#: Every figure of the chapter (name pattern → what it shows; ``{a,b}`` is one of a or b).
+FIGURES = {
+    "synthetic_exp{1,2}_samples": "samples per class, each image beside its segmentation outline",
+    "synthetic_decoy_samples": "experiment 1 with the class-coded decoy marker (rho = 1)",
+    "synthetic_heart_fraction_hist": "per-image heart pixel fraction per class, thesis's means",
+    "synthetic_geometry_distributions": "ventricle radii and wall thicknesses per class and sex",
+}
 #: Outline colours per tissue (RGB in [0, 1]); background stays black.
 TISSUE_COLOURS = {
     Tissue.LV_CAVITY: (1.0, 0.35, 0.35), Tissue.RV_CAVITY: (0.35, 0.6, 1.0),
     Tissue.LV_MYOCARDIUM: (0.85, 0.1, 0.1), Tissue.RV_MYOCARDIUM: (0.1, 0.35, 0.9),
     Tissue.FAT: (1.0, 0.85, 0.2), Tissue.SEX_MARKER: (0.2, 0.9, 0.3),
     Tissue.DECOY_MARKER: (0.9, 0.3, 0.9),
+}
+TISSUE_LABELS = {
+    Tissue.LV_CAVITY: "LV cavity", Tissue.RV_CAVITY: "RV cavity",
+    Tissue.LV_MYOCARDIUM: "LV myocardium", Tissue.RV_MYOCARDIUM: "RV myocardium",
+    Tissue.FAT: "fat", Tissue.SEX_MARKER: "sex marker", Tissue.DECOY_MARKER: "decoy marker",
 }
 MEASURES = {"lv_cavity_radius": "LV cavity radius (px)", "lv_wall_thickness": "LV wall (px)",
             "rv_cavity_radius": "RV cavity radius (px)", "rv_wall_thickness": "RV wall (px)"}
@@ -72,7 +84,7 @@ def plot_samples(data: synthetic.SyntheticMRIs, per_class: int = 4, title: str =
         ax.set_xticks([])
         ax.set_yticks([])
     present = set(np.unique(data.segmentation).tolist())
-    handles = [Patch(color=c, label=t.name.lower().replace("_", " "))
+    handles = [Patch(color=c, label=TISSUE_LABELS[t])
                for t, c in TISSUE_COLOURS.items() if int(t) in present]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.suptitle(title)
@@ -89,32 +101,25 @@ def plot_geometry_distributions(frame: pd.DataFrame):
     Returns:
         The matplotlib Figure (rows: experiments; columns: the four measures).
     """
-    import matplotlib.pyplot as plt
+    import seaborn as sns
 
-    experiments = sorted(frame["experiment"].unique())
-    fig, axes = plt.subplots(len(experiments), len(MEASURES), squeeze=False,
-                             figsize=(3.6 * len(MEASURES), 3.0 * len(experiments)))
-    colours = {False: "tab:orange", True: "tab:blue"}
-    for r, experiment in enumerate(experiments):
-        sub = frame[frame["experiment"] == experiment]
-        for c, (column, label) in enumerate(MEASURES.items()):
-            ax = axes[r, c]
-            for k in range(len(CLASSES)):
-                for male in (False, True):
-                    values = sub.loc[(sub["label"] == k) & (sub["is_male"] == male), column]
-                    if values.empty:
-                        continue
-                    box = ax.boxplot([values.to_numpy()], positions=[k + (0.2 if male else -0.2)],
-                                     widths=0.35, patch_artist=True,
-                                     medianprops={"color": "black"},
-                                     flierprops={"markersize": 2, "alpha": 0.4})
-                    box["boxes"][0].set_facecolor(colours[male])
-            ax.set_xticks(range(len(CLASSES)), CLASSES)
-            ax.set_title(f"experiment {experiment}: {label}", fontsize=9)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[m]) for m in (False, True)]
-    fig.legend(handles, ["female", "male"], loc="upper right", fontsize=8)
-    fig.tight_layout()
-    return fig
+    long = frame.melt(id_vars=["experiment", "class", "is_male"], value_vars=list(MEASURES),
+                      var_name="measure", value_name="pixels")
+    long["measure"] = long["measure"].map(MEASURES)
+    long["sex"] = np.where(long["is_male"], "male", "female")
+    long["experiment"] = "experiment " + long["experiment"].astype(str)
+    with plots.theme():
+        grid = sns.catplot(long, kind="box", x="class", y="pixels", hue="sex",
+                           hue_order=["female", "male"], order=list(CLASSES),
+                           palette=plots.palette(["female", "male"]), row="experiment",
+                           col="measure", col_order=list(MEASURES.values()), sharey=False,
+                           height=2.6, aspect=1.2, fliersize=1.5, linewidth=0.8,
+                           legend_out=True)
+        grid.set_titles("{row_name}: {col_name}")
+        grid.set_axis_labels("class", "pixels")
+        grid.figure.suptitle("Synthetic data: ventricle sizes per class and sex "
+                             "(boxes: quartiles; dots: outliers)", y=1.02)
+    return grid.figure
 
 
 def plot_heart_fraction_hist(frame: pd.DataFrame):
@@ -127,24 +132,30 @@ def plot_heart_fraction_hist(frame: pd.DataFrame):
         The matplotlib Figure (one panel per experiment).
     """
     import matplotlib.pyplot as plt
+    import seaborn as sns
 
     experiments = sorted(frame["experiment"].unique())
-    fig, axes = plt.subplots(1, len(experiments), squeeze=False,
-                             figsize=(5.5 * len(experiments), 3.4))
-    for ax, experiment in zip(axes[0], experiments):
-        sub = frame[frame["experiment"] == experiment]
-        bins = np.linspace(0, 1.05 * float(sub["heart"].max()), 60)
-        for k, name in enumerate(CLASSES):
-            colour = f"C{k}"
-            ax.hist(sub.loc[sub["label"] == k, "heart"], bins=bins, histtype="step",
-                    color=colour, label=name)
-            ax.axvline(THESIS_FACTS["heart_fraction"][int(experiment)][name], color=colour,
-                       linestyle="--", linewidth=1)
-        ax.set_xlabel("heart pixel fraction (dashed: thesis's class mean)")
-        ax.set_ylabel("images")
-        ax.set_title(f"experiment {experiment}")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
+    colours = plots.palette(CLASSES)
+    with plots.theme():
+        fig, axes = plt.subplots(1, len(experiments), squeeze=False, constrained_layout=True,
+                                 figsize=(5.5 * len(experiments), 3.6))
+        for ax, experiment in zip(axes[0], experiments):
+            sub = frame[frame["experiment"] == experiment]
+            bins = np.linspace(0.95 * float(sub["heart"].min()),
+                               1.05 * float(sub["heart"].max()), 60)
+            sns.histplot(sub, x="heart", hue="class", hue_order=list(CLASSES), palette=colours,
+                         bins=bins, element="step", fill=False, ax=ax, legend=False)
+            for name in CLASSES:
+                ax.axvline(THESIS_FACTS["heart_fraction"][int(experiment)][name],
+                           color=colours[name], linestyle="--", linewidth=1.2)
+            ax.set_xlabel("heart pixel fraction of an image")
+            ax.set_ylabel("images")
+            ax.set_title(f"experiment {experiment}")
+        handles = [plt.Line2D([], [], color=colours[c], label=c) for c in CLASSES]
+        handles.append(plt.Line2D([], [], color="0.3", linestyle="--",
+                                  label="thesis's class mean"))
+        axes[0, -1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        fig.suptitle("Synthetic data: heart pixel fraction per image and class")
     return fig
 
 
@@ -154,7 +165,9 @@ def save_samples(seeds: dict[int, int], per_class: int, folder: Path) -> list[st
     for experiment, seed in seeds.items():
         samples = synthetic.generate(experiment, per_class, seed=seed)
         names.append(plots.save(plot_samples(samples, per_class,
-                                             title=f"Experiment {experiment}: samples per class"),
+                                             title=f"Synthetic data, experiment {experiment}: "
+                                                   f"{per_class} images per class, each beside "
+                                                   "its segmentation outline"),
                                 f"synthetic_exp{experiment}_samples", folder))
     return names
 
@@ -163,7 +176,8 @@ def save_decoy_samples(seeds: dict[int, int], per_class: int, folder: Path) -> l
     """``synthetic_decoy_samples``: experiment 1 with the class-coded decoy marker (ρ = 1)."""
     samples = synthetic.generate(1, per_class, seed=seeds[1], decoy=1.0)
     return [plots.save(plot_samples(samples, per_class,
-                                    title="Experiment 1 with the class-coded decoy (rho = 1)"),
+                                    title="Synthetic data, experiment 1 with the class-coded "
+                                          "decoy marker in a corner (ρ = 1)"),
                        "synthetic_decoy_samples", folder)]
 
 
@@ -178,6 +192,6 @@ def save_geometry(frame: pd.DataFrame, folder: Path) -> list[str]:
                        folder)]
 
 
-__all__ = ["MEASURES", "TISSUE_COLOURS", "outline_image", "plot_geometry_distributions",
-           "plot_heart_fraction_hist", "plot_samples", "save_decoy_samples", "save_geometry",
-           "save_heart_fraction_hist", "save_samples"]
+__all__ = ["FIGURES", "MEASURES", "TISSUE_COLOURS", "TISSUE_LABELS", "outline_image",
+           "plot_geometry_distributions", "plot_heart_fraction_hist", "plot_samples",
+           "save_decoy_samples", "save_geometry", "save_heart_fraction_hist", "save_samples"]
