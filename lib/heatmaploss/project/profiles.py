@@ -301,12 +301,14 @@ def tiny(profile: Profile) -> Profile:
     """``profile`` with every size shrunk to a toy and nothing else changed.
 
     Same backbones, protocols, groups, conditions, searches, evaluations and statistics — so
-    every code path the full profile takes is taken — with 4 images per class (2 explained),
-    one epoch, 2 search trials and 2 seeds per group (1 per sweep point), toy ACDC volumes and
-    networks of the same depth, and VGG16 with random weights (``weights=None``: no download).
+    every code path the full profile takes is taken — with 2 images per class for training,
+    validation and test (1 explained, 4 probed; 4 per class where the synthetic data are
+    calibrated), one epoch, 2 search trials and 2 seeds per group (1 per sweep point), toy ACDC
+    volumes and networks of the same depth, and VGG16 with random weights (``weights=None``: no
+    download).
     The thesis's batch size of 1 is kept where the thesis used it.
     """
-    small = dict(n_train_per_class=4, n_val_per_class=4, n_test_per_class=4)
+    small = dict(n_train_per_class=2, n_val_per_class=2, n_test_per_class=2)
     e, a, s = profile.experiments, profile.acdc, profile.shortcut
     return dataclasses.replace(
         profile, name=profile.name + TINY_SUFFIX,
@@ -323,9 +325,9 @@ def tiny(profile: Profile) -> Profile:
             unet_base_filters=2, unet_epochs=1, unet_warmup_steps=1,
             classifier_epochs=1, classifier_dense_units=8, classifier_seeds=2),
         shortcut=dataclasses.replace(
-            s, backbone_weights=None, n_explain_per_class=2, n_probe_per_class=4, epochs=1,
+            s, backbone_weights=None, n_explain_per_class=1, n_probe_per_class=4, epochs=1,
             batch_size=min(s.batch_size, 8), n_seeds=2, n_search_trials=2, n_sweep_seeds=1,
-            small_train_per_class=2, **small),
+            small_train_per_class=1, **small),
     )
 
 
