@@ -4,6 +4,7 @@
     python run_all.py                      # default profile (quick)
     python run_all.py --profile smoke      # seconds to minutes, what CI runs
     python run_all.py --profile thesis     # full scale, one GPU
+    python run_all.py --profile thesis --tiny   # the thesis profile's code paths at toy size
     python run_all.py --list               # notebooks, their parameters, profiles
     python run_all.py --only 02 --force    # one chapter, even if already done
     python run_all.py --param acdc_root=/data/ACDC/database
@@ -40,7 +41,7 @@ import time
 from pathlib import Path
 
 from heatmaploss.project import files, logs, paths
-from heatmaploss.project.profiles import PROFILE_NAMES, PROFILES
+from heatmaploss.project.profiles import PROFILE_NAMES, PROFILES, TINY_SUFFIX
 
 DEFAULT_PROFILE = "quick"
 #: Parameters every notebook takes; run_all.py sets them itself.
@@ -246,6 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--profile", default=DEFAULT_PROFILE,
                         help=f"one of {', '.join(PROFILE_NAMES)} (default {DEFAULT_PROFILE})")
+    parser.add_argument("--tiny", action="store_true",
+                        help="run the profile's every code path at toy size (profile "
+                             "<profile>-tiny, VGG16 random weights; thesis only): minutes on a "
+                             "CPU, numbers meaningless")
+    parser.add_argument("--vgg16-weights", default="", metavar="PATH",
+                        help="local copy of Keras's VGG16 no-top ImageNet weights "
+                             "(vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5) for machines "
+                             "without internet; passed to notebooks that take `vgg16_weights`")
     parser.add_argument("--only", action="append", metavar="NB",
                         help="run only these notebooks (number or name; repeat or comma-separate)")
     parser.add_argument("--list", action="store_true",
@@ -272,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
 def list_notebooks(notebooks: list[Path]) -> None:
     print("Profiles:")
     for name in PROFILE_NAMES:
-        print(f"  {name:7s} {PROFILES[name].description}")
+        print(f"  {name:11s} {PROFILES[name].description}")
     print("Notebooks (in run order) and their parameters:")
     for nb in notebooks:
         print(f"  {nb.stem}")
@@ -296,15 +305,29 @@ def _main(argv: list[str] | None, held: contextlib.ExitStack) -> int:
             raise RunAllError(
                 f"--profile {args.profile!r}: unknown profile; allowed: {', '.join(PROFILE_NAMES)}"
             )
+        if args.tiny:
+            tiny = args.profile + TINY_SUFFIX
+            if tiny not in PROFILE_NAMES:
+                allowed = [n[:-len(TINY_SUFFIX)] for n in PROFILE_NAMES if n.endswith(TINY_SUFFIX)]
+                raise RunAllError(f"--tiny with --profile {args.profile!r}: no toy-size copy of "
+                                  f"that profile; --tiny goes with --profile {', '.join(allowed)}")
+            args.profile = tiny
         notebooks = discover_notebooks(Path(args.notebooks_dir))
         if args.list:
             list_notebooks(notebooks)
             return 0
         chosen = select(notebooks, args.only)
         extra = dict(parse_param(p) for p in args.param)
-        for name in (*STANDARD_PARAMETERS, "workers"):
+        for name in (*STANDARD_PARAMETERS, "workers", "vgg16_weights"):
             if name in extra:
                 raise RunAllError(f"--param {name}=...: set it with --{name.replace('_', '-')}")
+        optional = {}
+        if args.vgg16_weights:
+            weights = Path(args.vgg16_weights).expanduser().resolve()
+            if not weights.is_file():
+                raise RunAllError(f"--vgg16-weights {args.vgg16_weights!r}: no such file (Keras's "
+                                  "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5)")
+            optional["vgg16_weights"] = str(weights)
         if args.workers is not None:
             if args.workers < 1:
                 raise RunAllError(f"--workers {args.workers}: must be a positive integer")
@@ -333,7 +356,7 @@ def _main(argv: list[str] | None, held: contextlib.ExitStack) -> int:
             missing = [p for p in STANDARD_PARAMETERS if p not in declared]
             if missing:
                 raise RunAllError(f"{nb.name}: parameters cell lacks {', '.join(missing)}")
-            mine = {k: v for k, v in extra.items() if k in declared}
+            mine = {k: v for k, v in {**extra, **optional}.items() if k in declared}
             params = {"profile": args.profile, "seed": args.seed, "results_dir": str(results),
                       **mine}
             check_parameters(nb, declared, params)

@@ -17,7 +17,9 @@ def test_protocols_differ_as_specified():
     cce = protocols.group_settings("thesis", "cce", settings)
     heatmap = protocols.group_settings("thesis", "heatmap", settings)
     assert (cce.trainable_backbone, heatmap.trainable_backbone) == (False, True)
-    assert (cce.classification, heatmap.classification) == ("cce", "mse")
+    assert (cce.classification, heatmap.classification) == ("sigmoid_cce", "mse")
+    assert cce.output_activation == heatmap.output_activation == "sigmoid"
+    assert heatmap.mask_resize == "bilinear" and heatmap.pooling == cce.pooling == "valid"
     assert (cce.epochs, heatmap.epochs) == (6, 2)
     assert (cce.lr_min, cce.lr_max, heatmap.lr_min, heatmap.lr_max) == (5e-6, 1e-3, 5e-7, 5e-5)
     assert heatmap.penalty == "thesis" and heatmap.heatmap_class == "predicted"

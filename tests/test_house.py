@@ -20,7 +20,7 @@ LAYERS = [
     ("project",),
     ("stats",),
     ("synthetic", "acdc", "reanalysis"),
-    ("attribution", "losses", "pipeline", "models", "plots", "overlays"),
+    ("resampling", "attribution", "losses", "pipeline", "models", "plots", "overlays"),
     ("registry",),
     ("runs",),
     ("report",),

@@ -12,10 +12,12 @@ Public API (stable):
   for custom training steps that already hold the conv output ``A`` and ``dscore/dA``.
 * ``class_scores(logits, class_index)`` — the per-sample score that is differentiated.
 * ``split_model(model, layer) -> (base, head)`` — the model cut at a layer.
-* ``upsample(maps, size)`` and ``area_downsample(mask, size)`` — move maps/masks between the
-  input grid and the layer grid (2-D and 3-D; exact area weights, linear interpolation).
+* ``upsample(maps, size)``, ``area_downsample(mask, size)`` and ``resize_mask(mask, size,
+  method)`` — move maps/masks between the input grid and the layer grid (from
+  :mod:`heatmaploss.resampling`, re-exported here).
 * ``compute_maps(model, x, class_index, method, *, layer=None, batch_size=64, ...)`` — NumPy
   maps for evaluation, computed in batches in one compiled graph per method.
+* ``compiled_for(model, key, build)`` — a compiled function kept with its model (traced once).
 
 Conventions: channels-last tensors; ``class_index`` is an int tensor of shape (N,) (the true
 or the predicted class per sample); the differentiated score is the class *logit* (the
@@ -31,7 +33,7 @@ and dA (``cam_from_gradients``).
 from __future__ import annotations
 
 import weakref
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -39,6 +41,7 @@ import tensorflow as tf
 import keras
 
 from .names import CAM_EXPLAINERS, EXPLAINERS, TARGETS
+from .resampling import area_downsample, resize_mask, upsample
 
 
 # Cut models are cached per (model, layer): building a Keras sub-model is slow and a new one
@@ -311,95 +314,28 @@ def attribution(method: str, model: keras.Model, x: tf.Tensor, class_index: tf.T
 
 
 # ---------------------------------------------------------------------------------------------
-# Moving between grids. Both directions are separable, so one (out, in) matrix per axis does
-# 2-D and 3-D alike, for any (non-integer) size ratio, and stays differentiable.
-
-
-def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) weights: output cell i averages the input cells its footprint covers."""
-    edges = np.linspace(0.0, n_in, n_out + 1)
-    weights = np.zeros((n_out, n_in))
-    for i in range(n_out):
-        lo, hi = edges[i], edges[i + 1]
-        for j in range(int(np.floor(lo)), min(int(np.ceil(hi)), n_in)):
-            weights[i, j] = max(0.0, min(hi, j + 1) - max(lo, j))
-        weights[i] /= weights[i].sum()
-    return weights
-
-
-def _linear_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) linear interpolation with half-pixel centres (like bilinear resize)."""
-    centres = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
-    centres = np.clip(centres, 0.0, n_in - 1)
-    lo = np.floor(centres).astype(int)
-    hi = np.minimum(lo + 1, n_in - 1)
-    frac = centres - lo
-    weights = np.zeros((n_out, n_in))
-    weights[np.arange(n_out), lo] += 1.0 - frac
-    weights[np.arange(n_out), hi] += frac
-    return weights
-
-
-def _resample(values: tf.Tensor, size: Sequence[int], kind: str) -> tf.Tensor:
-    values = tf.convert_to_tensor(values)
-    grid = values.shape[1:]
-    if len(size) != len(grid):
-        raise ValueError(f"size={tuple(size)} must have {len(grid)} entries for values of shape "
-                         f"{tuple(values.shape)} (N, *grid)")
-    build = _area_matrix if kind == "area" else _linear_matrix
-    for axis, (n_in, n_out) in enumerate(zip(grid, size), start=1):
-        if n_in == n_out:
-            continue
-        matrix = tf.constant(build(int(n_in), int(n_out)), dtype=values.dtype)
-        # Contract this axis with the matrix, then move the new axis back into place.
-        moved = tf.tensordot(values, matrix, axes=[[axis], [1]])
-        rank = len(values.shape)
-        order = list(range(axis)) + [rank - 1] + list(range(axis, rank - 1))
-        values = tf.transpose(moved, order)
-    return values
-
-
-def upsample(maps: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
-    """Resize maps (N, *grid) to ``size`` by (bi/tri)linear interpolation.
-
-    Args:
-        maps: (N, h, w) or (N, d, h, w) maps.
-        size: the target grid, e.g. the input's (H, W) or (D, H, W).
-
-    Returns:
-        (N, *size) maps (same dtype).
-    """
-    return _resample(maps, size, "linear")
-
-
-def area_downsample(mask: tf.Tensor, size: Sequence[int]) -> tf.Tensor:
-    """Area-average a mask (N, *input_grid) down to a layer's grid.
-
-    Each output cell is the mean of the input pixels its footprint covers (fractional pixels
-    weighted by overlap), the footprints tiling the whole input. Works for 2-D and 3-D.
-
-    Args:
-        mask: (N, H, W) or (N, D, H, W), values in [0, 1]; cast to float32 if integer/bool.
-        size: the layer's grid, e.g. (6, 8).
-
-    Returns:
-        (N, *size) float mask with values in [0, 1].
-    """
-    mask = tf.convert_to_tensor(mask)
-    if not mask.dtype.is_floating:
-        mask = tf.cast(mask, tf.float32)
-    return _resample(mask, size, "area")
-
-
 _COMPILED_CACHE: "weakref.WeakKeyDictionary[Any, dict[tuple, Any]]" = weakref.WeakKeyDictionary()
+
+
+def compiled_for(model: Any, key: tuple, build: Callable[[], Any]) -> Any:
+    """A compiled function of ``model``, built once per (model, ``key``) and then reused.
+
+    Evaluation functions are traced on their first call; keeping them with the model object
+    means a model evaluated again — or a kept model that receives another model's weights
+    (:func:`heatmaploss.models.reuse.for_evaluation`) — is not traced again. ``build`` must not
+    hold a strong reference to ``model`` itself (use :func:`weakref.ref`), or the model is
+    never freed; references to its layers are fine.
+    """
+    cache = _COMPILED_CACHE.setdefault(model, {})
+    if key not in cache:
+        cache[key] = build()
+    return cache[key]
 
 
 def _compiled_maps(model: keras.Model, method: str, layer: str | None, relu: bool,
                    size: tuple[int, ...] | None) -> Any:
     """One compiled map function per (model, settings), reused across calls (no retracing)."""
-    cache = _COMPILED_CACHE.setdefault(model, {})
-    key = (method, layer, relu, size)
-    if key not in cache:
+    def build() -> Any:
         option = {"absolute": relu} if method == "saliency" else {"relu": relu}
         # A strong reference from the cached function would keep the model alive forever.
         model_ref = weakref.ref(model)
@@ -409,8 +345,9 @@ def _compiled_maps(model: keras.Model, method: str, layer: str | None, relu: boo
             maps = attribution(method, model_ref(), images, classes, layer, **option)
             return maps if size is None else upsample(maps, size)
 
-        cache[key] = batch_maps
-    return cache[key]
+        return batch_maps
+
+    return compiled_for(model, ("maps", method, layer, relu, size), build)
 
 
 def compute_maps(model: keras.Model, x: np.ndarray, class_index: np.ndarray, method: str, *,

@@ -132,15 +132,43 @@ class ThesisGroups:
                 .reset_index())
 
 
-def _drop_reason(row: pd.Series, columns: dict[str, str]) -> str | None:
-    if pd.isna(row["val_acc"]):
+def model_score(class_means) -> float:
+    """The thesis's model-level score: the unweighted mean of the class averages.
+
+    NaN when any class average is NaN (a class whose maps all lack positive mass); such a model
+    is dropped from a comparison (:func:`drop_reason`). Experiments 1 and 2 score their fresh
+    models with this same function, so fresh and published numbers are computed alike.
+    """
+    values = np.asarray(class_means, dtype=float)
+    if values.size == 0 or np.isnan(values).any():
+        return float("nan")
+    return float(values.mean())
+
+
+def drop_reason(val_acc: float, class_means: dict[str, float],
+                threshold: float = VAL_ACC_THRESHOLD) -> str | None:
+    """Why the thesis's rule leaves a model out of a comparison, or ``None`` to keep it.
+
+    Rule (``docs/thesis.md`` §5): keep models with validation accuracy strictly above
+    ``threshold``; drop a model with any NaN class average of the metric used.
+
+    Args:
+        val_acc: the model's validation accuracy (NaN: missing).
+        class_means: class name → the class average of the metric compared.
+        threshold: validation-accuracy threshold.
+    """
+    if pd.isna(val_acc):
         return "val_acc missing"
-    if not row["val_acc"] > VAL_ACC_THRESHOLD:
-        return f"val_acc <= {VAL_ACC_THRESHOLD}"
-    missing = [c for c, col in columns.items() if pd.isna(row[col])]
+    if not val_acc > threshold:
+        return f"val_acc <= {threshold}"
+    missing = [c for c, value in class_means.items() if pd.isna(value)]
     if missing:
         return "NaN class average (" + ", ".join(missing) + ")"
     return None
+
+
+def _drop_reason(row: pd.Series, columns: dict[str, str]) -> str | None:
+    return drop_reason(row["val_acc"], {c: row[col] for c, col in columns.items()})
 
 
 def thesis_groups(experiment: int, explainer: str = "hirescam", region: str = "heart",
@@ -180,7 +208,7 @@ def thesis_groups(experiment: int, explainer: str = "hirescam", region: str = "h
         kept = models.set_index("trial_uid").loc[keep]
         table = kept[list(columns.values())].set_axis(list(columns), axis=1)
         per_class[group] = table
-        scores[group] = table.mean(axis=1).to_numpy(dtype=float)
+        scores[group] = np.array([model_score(r) for r in table.to_numpy(dtype=float)])
         test_acc[group] = kept["test_acc"].to_numpy(dtype=float)
         pixel_fractions.append(kept[list(pixel_fraction_columns(region).values())].to_numpy())
     fractions = np.concatenate(pixel_fractions)
@@ -350,6 +378,7 @@ def summary_entry(comparisons: dict[str, Comparison]) -> dict[str, dict]:
 
 __all__ = [
     "EXPERIMENT_NUMBERS", "EXPLAINER_COLUMNS", "GROUPS", "REGION_COLUMNS", "VAL_ACC_THRESHOLD",
+    "drop_reason", "model_score",
     "Comparison", "ThesisGroups", "accuracy_ranges", "comparisons_frame", "comparisons_to_dict",
     "filtered", "load_trials", "metric_columns",
     "per_class_long", "per_class_summary", "pixel_fraction_columns", "thesis_comparisons",

@@ -19,16 +19,17 @@ Importing this package registers every Keras class of the project, so saved mode
 
 from ..pipeline import make_dataset, preprocess_images
 from .adaptive import DEFAULT_MAX_WEIGHT, GradientBalancedModel
-from .backbones import (BACKBONES, POOLINGS, THESIS_INPUT_SHAPE, VGG16_CACHE_PATH, VGG16_WEIGHTS_FILE,
-                        PretrainedWeightsUnavailable, build_model, cut_at, small_cnn_backbone,
-                        thesis_head, vgg16_backbone)
+from .backbones import (BACKBONES, POOLINGS, THESIS_INPUT_SHAPE, VGG16_CACHE_PATH,
+                        VGG16_WEIGHTS_ENV, VGG16_WEIGHTS_FILE, PretrainedWeightsUnavailable,
+                        build_model, cut_at, small_cnn_backbone, thesis_head, vgg16_backbone,
+                        vgg16_weights_file)
 from .consistency import ConsistencyModel
 from .heatmap_model import HeatmapLossModel
 from .reachability import input_rows_seen, unreachable_cells
 from .saving import load_model, save_model
 
 __all__ = ["BACKBONES", "DEFAULT_MAX_WEIGHT", "POOLINGS", "THESIS_INPUT_SHAPE", "VGG16_CACHE_PATH",
-           "VGG16_WEIGHTS_FILE", "ConsistencyModel", "GradientBalancedModel", "HeatmapLossModel",
+           "VGG16_WEIGHTS_ENV", "VGG16_WEIGHTS_FILE", "ConsistencyModel", "GradientBalancedModel", "HeatmapLossModel",
            "PretrainedWeightsUnavailable", "build_model", "cut_at", "input_rows_seen", "load_model",
            "make_dataset", "preprocess_images", "save_model", "small_cnn_backbone",
-           "thesis_head", "unreachable_cells", "vgg16_backbone"]
+           "thesis_head", "unreachable_cells", "vgg16_backbone", "vgg16_weights_file"]

@@ -14,11 +14,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import keras
 
 from ..losses import HeatmapLossConfig
+from ..project.context import VGG16_WEIGHTS_ENV
 from .heatmap_model import HeatmapLossModel
 
 VGG16_WEIGHTS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -41,13 +43,33 @@ class PretrainedWeightsUnavailable(RuntimeError):
     """ImageNet weights could not be loaded (no cached file and no network)."""
 
 
+def vgg16_weights_file() -> Path | None:
+    """The local ImageNet weights file named by ``$HEATMAPLOSS_VGG16_WEIGHTS`` (None if unset).
+
+    Raises:
+        PretrainedWeightsUnavailable: the variable names a file that does not exist.
+    """
+    value = os.environ.get(VGG16_WEIGHTS_ENV, "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise PretrainedWeightsUnavailable(
+            f"vgg16_weights={value!r} (${VGG16_WEIGHTS_ENV}): no such file; it must be Keras's "
+            f"VGG16 no-top ImageNet weights, {VGG16_WEIGHTS_FILE}")
+    return path
+
+
 def vgg16_backbone(input_shape: tuple[int, ...] = THESIS_INPUT_SHAPE,
                    weights: str | None = "imagenet", pooling: str = "valid") -> keras.Model:
     """VGG16's convolutional part up to ``block5_conv3`` (the thesis's attribution layer).
 
     Args:
         input_shape: (H, W, 3); the thesis feeds 105 x 135 without resizing.
-        weights: ``"imagenet"`` or ``None`` (random initialisation).
+        weights: ``"imagenet"`` or ``None`` (random initialisation). ImageNet weights come
+            from the file named by ``$HEATMAPLOSS_VGG16_WEIGHTS`` when it is set (the
+            ``vgg16_weights`` notebook parameter), else through Keras (its cache, then the
+            network).
         pooling: ``valid`` (VGG16's own pooling, the thesis's network: ``block5_conv3`` is
             6 x 8 and the image's last row and column never reach it) or ``same`` (every pixel
             reaches ``block5_conv3``, then 7 x 9); the weights are the same either way.
@@ -56,22 +78,30 @@ def vgg16_backbone(input_shape: tuple[int, ...] = THESIS_INPUT_SHAPE,
         A functional model named ``vgg16_backbone`` whose output is ``block5_conv3``.
 
     Raises:
-        PretrainedWeightsUnavailable: ImageNet weights are neither cached nor downloadable.
+        PretrainedWeightsUnavailable: ImageNet weights are neither in the given file, nor
+            cached, nor downloadable.
         ValueError: bad ``weights``.
     """
     if weights not in ("imagenet", None):
         raise ValueError(f"weights={weights!r}: allowed are 'imagenet' or None")
+    local = vgg16_weights_file() if weights == "imagenet" else None
     try:
-        vgg = keras.applications.VGG16(include_top=False, weights=weights,
+        vgg = keras.applications.VGG16(include_top=False,
+                                       weights=str(local) if local else weights,
                                        input_shape=tuple(input_shape))
     except Exception as error:  # Keras raises a bare Exception on a failed download
         if weights is None:
             raise
+        if local is not None:
+            raise PretrainedWeightsUnavailable(
+                f"could not load VGG16 weights from vgg16_weights={str(local)!r} ({error}); "
+                f"it must be Keras's {VGG16_WEIGHTS_FILE}") from error
         raise PretrainedWeightsUnavailable(
-            f"could not load VGG16 ImageNet weights ({error}). Put the file "
-            f"{VGG16_WEIGHTS_FILE} at {VGG16_CACHE_PATH} (Keras's cache, "
-            f"{VGG16_CACHE_PATH.expanduser()}), or build with weights=None, or use the "
-            f"'small_cnn' backbone.") from error
+            f"could not load VGG16 ImageNet weights ({error}). Offline: set the vgg16_weights "
+            f"parameter (notebooks; run_all.py --vgg16-weights PATH; "
+            f"${VGG16_WEIGHTS_ENV}) to a copy of {VGG16_WEIGHTS_FILE}, or put that file at "
+            f"{VGG16_CACHE_PATH.expanduser()} (Keras's cache), or build with weights=None, or "
+            f"use the 'small_cnn' backbone.") from error
     if _check_pooling(pooling) == "same":
         vgg = _repadded(vgg)
     return keras.Model(vgg.inputs[0], vgg.get_layer("block5_conv3").output,

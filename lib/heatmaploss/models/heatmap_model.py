@@ -11,9 +11,10 @@ Data format for ``fit``/``evaluate``: batches ``(x, y)`` where ``x`` is float32
 (N, *grid, channels) and ``y`` is a dict ``{"label": one-hot (N, n_classes), "mask":
 irrelevant-region mask (N, *grid) at input resolution (1 = attribution unwanted)}``, optionally
 with ``"required"`` (N, *grid) for the inside term. ``y`` may also be the one-hot labels alone
-when the model trains without a heatmap term. Masks are area-averaged to the layer's grid
-inside the step (CAM methods) or used as they are (saliency). ``heatmaploss.pipeline.make_dataset``
-builds such batches.
+when the model trains without a heatmap term. Masks are brought to the layer's grid inside
+the step (CAM methods; area-averaged, or bilinearly as the thesis did:
+``HeatmapLossConfig.mask_resize``) or used as they are (saliency).
+``heatmaploss.pipeline.make_dataset`` builds such batches.
 """
 
 from __future__ import annotations
@@ -142,10 +143,7 @@ class HeatmapLossModel(keras.Model):
             allowed = tf.nn.max_pool(1.0 - mask[..., None], 2 * dilate + 1, 1, "SAME")[..., 0]
             mask = 1.0 - allowed
         if tuple(mask.shape[1:]) != tuple(grid):
-            if self.heatmap.mask_resize == "bilinear":  # the thesis's resizing
-                mask = tf.image.resize(mask[..., None], grid, method="bilinear")[..., 0]
-            else:
-                mask = attr.area_downsample(mask, grid)
+            mask = attr.resize_mask(mask, grid, self.heatmap.mask_resize)
         return mask
 
     def compute_heatmap_loss(self, x: tf.Tensor, y: Any, training: bool = False

@@ -3,6 +3,11 @@
 * ``smoke``  — seconds to minutes; CI runs it on every submission (checks the plumbing).
 * ``quick``  — a 2-core laptop in minutes; still shows the thesis's effects with statistics.
 * ``thesis`` — the thesis's full scale on one GPU.
+* ``thesis-tiny`` — the ``thesis`` profile with every size shrunk to a toy (:func:`tiny`): the
+  same backbone, protocols, groups, conditions, searches and statistics, a handful of images,
+  one epoch, two trials and two seeds, and VGG16 with random weights. It proves on a CPU, in
+  minutes, that the thesis profile runs to the end (``run_all.py --profile thesis --tiny``); its
+  numbers mean nothing.
 
 Each chapter reads its own section of the profile; nothing else in the project hard-codes a
 size.
@@ -10,11 +15,14 @@ size.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from ..names import ACDC_TASKS
 
-PROFILE_NAMES = ("smoke", "quick", "thesis")
+PROFILE_NAMES = ("smoke", "quick", "thesis", "thesis-tiny")
+#: Suffix of a profile shrunk by :func:`tiny`.
+TINY_SUFFIX = "-tiny"
 
 
 @dataclass(frozen=True)
@@ -204,6 +212,8 @@ class ShortcutSettings:
         difficulties: generator difficulties of the harder-task condition.
         small_train_per_class: training images per class of the small-training condition.
         conditions: the conditions run by default (:data:`SHORTCUT_CONDITIONS`).
+        backbone_weights: VGG16's initial weights, ``imagenet`` or ``None`` (random); the small
+            CNN always starts from random weights.
     """
 
     backbone: str
@@ -223,6 +233,7 @@ class ShortcutSettings:
     consistency_weight_range: tuple[float, float]
     small_train_per_class: int
     consistency_epsilon: float = 1.0
+    backbone_weights: str | None = "imagenet"
     dose_rhos: tuple[float, ...] = (0.5, 0.9)
     lambda_factors: tuple[float, ...] = (0.1, 0.3, 3.0, 10.0)
     n_sweep_seeds: int = 3
@@ -250,6 +261,9 @@ class ShortcutSettings:
         if not all(0.0 <= r <= 1.0 for r in (*self.dose_rhos, *self.difficulties)):
             raise ValueError(f"dose_rhos={self.dose_rhos!r}, difficulties={self.difficulties!r}: "
                              "each must lie in [0, 1]")
+        if self.backbone_weights not in ("imagenet", None):
+            raise ValueError(f"shortcut.backbone_weights={self.backbone_weights!r}: allowed "
+                             "'imagenet' or None")
         if not all(f > 0 for f in self.lambda_factors):
             raise ValueError(f"lambda_factors={self.lambda_factors!r}: each must be > 0")
         if "main" not in self.conditions or not set(self.conditions) <= set(SHORTCUT_CONDITIONS):
@@ -262,7 +276,7 @@ class Profile:
     """All settings of one run profile.
 
     Attributes:
-        name: ``smoke``, ``quick`` or ``thesis``.
+        name: ``smoke``, ``quick``, ``thesis`` or ``thesis-tiny``.
         data: synthetic dataset sizes.
         experiments: model-search sizes of experiments 1 and 2.
         acdc: ACDC chapter sizes.
@@ -276,6 +290,45 @@ class Profile:
     acdc: AcdcSettings
     shortcut: ShortcutSettings
     description: str = ""
+
+    @property
+    def is_tiny(self) -> bool:
+        """A toy-size copy of another profile (:func:`tiny`): its numbers mean nothing."""
+        return self.name.endswith(TINY_SUFFIX)
+
+
+def tiny(profile: Profile) -> Profile:
+    """``profile`` with every size shrunk to a toy and nothing else changed.
+
+    Same backbones, protocols, groups, conditions, searches, evaluations and statistics — so
+    every code path the full profile takes is taken — with 2 images per class for training,
+    validation and test (1 explained, 4 probed; 4 per class where the synthetic data are
+    calibrated), one epoch, 2 search trials and 2 seeds per group (1 per sweep point), toy ACDC
+    volumes and networks of the same depth, and VGG16 with random weights (``weights=None``: no
+    download).
+    The thesis's batch size of 1 is kept where the thesis used it.
+    """
+    small = dict(n_train_per_class=2, n_val_per_class=2, n_test_per_class=2)
+    e, a, s = profile.experiments, profile.acdc, profile.shortcut
+    return dataclasses.replace(
+        profile, name=profile.name + TINY_SUFFIX,
+        description=f"{profile.name} profile at toy size (CPU, minutes; VGG16 random weights): "
+                    "proves every code path runs; the numbers mean nothing",
+        data=DataSizes(n_calibration_per_class=8, chunk_size=8, **small),
+        experiments=dataclasses.replace(
+            e, backbone_weights=None, trials_per_group=2, epochs=1,
+            early_stopping_patience=1, thesis_epochs=(1, 1),
+            batch_size=min(e.batch_size, 4), eval_batch_size=8, **small),
+        acdc=dataclasses.replace(
+            a, fixture_preset="small", target_spacing=(5.0, 5.0, 10.0),
+            box=(2 ** (a.unet_levels + 1), 2 ** (a.unet_levels + 1), 2 ** (a.unet_levels - 1)),
+            unet_base_filters=2, unet_epochs=1, unet_warmup_steps=1,
+            classifier_epochs=1, classifier_dense_units=8, classifier_seeds=2),
+        shortcut=dataclasses.replace(
+            s, backbone_weights=None, n_explain_per_class=1, n_probe_per_class=4, epochs=1,
+            batch_size=min(s.batch_size, 8), n_seeds=2, n_search_trials=2, n_sweep_seeds=1,
+            small_train_per_class=1, **small),
+    )
 
 
 PROFILES: dict[str, Profile] = {
@@ -356,13 +409,14 @@ PROFILES: dict[str, Profile] = {
             difficulties=(0.5, 0.8), conditions=SHORTCUT_CONDITIONS),
     ),
 }
+PROFILES["thesis-tiny"] = tiny(PROFILES["thesis"])
 
 
 def get_profile(name: str) -> Profile:
     """Return the profile called ``name``.
 
     Raises:
-        ValueError: if ``name`` is not one of ``smoke``, ``quick``, ``thesis``.
+        ValueError: if ``name`` is not one of :data:`PROFILE_NAMES`.
     """
     try:
         return PROFILES[name]
@@ -372,5 +426,6 @@ def get_profile(name: str) -> Profile:
         ) from None
 
 
-__all__ = ["PROFILE_NAMES", "PROFILES", "SHORTCUT_CONDITIONS", "AcdcSettings", "DataSizes",
-           "ExperimentSettings", "Profile", "ShortcutSettings", "get_profile"]
+__all__ = ["PROFILE_NAMES", "PROFILES", "SHORTCUT_CONDITIONS", "TINY_SUFFIX", "AcdcSettings",
+           "DataSizes", "ExperimentSettings", "Profile", "ShortcutSettings", "get_profile",
+           "tiny"]

@@ -104,8 +104,18 @@ def _evaluation_function(model: Any, methods: Sequence[str], image_size: tuple[i
     HiResCAM and Grad-CAM share one forward pass and one backward pass (they differ only in
     how they combine A and dA), at the attributed layer and at every layer of ``cam_layers``;
     saliency takes dscore/dx of the same score. One trace per model instead of one per method
-    keeps the evaluation of many small models cheap.
+    keeps the evaluation of many small models cheap; the graph is kept with the model
+    (:func:`heatmaploss.attribution.compiled_for`), so evaluating it again does not retrace.
     """
+    from .. import attribution
+
+    key = ("evaluation", tuple(methods), tuple(image_size), class_source, tuple(cam_layers))
+    return attribution.compiled_for(model, key, lambda: _build_evaluation_function(
+        model, methods, image_size, class_source, cam_layers))
+
+
+def _build_evaluation_function(model: Any, methods: Sequence[str], image_size: tuple[int, int],
+                               class_source: str, cam_layers: Sequence[str]):
     import tensorflow as tf
 
     from .. import attribution

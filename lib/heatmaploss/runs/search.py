@@ -48,6 +48,7 @@ import keras
 import keras_tuner as kt
 from keras_tuner.src.distribute import utils as dist_utils
 
+from ..models.reuse import training_pool
 from ..project import files
 from ..project.paths import OutputDirs
 from . import tuner_project
@@ -179,7 +180,10 @@ def train_trial(work: TrialWork, trial_id: str, values: Mapping[str, Any]) -> di
     values = dict(values)
     trial_seed = spec.trial_seed(trial_id, values)
     keras.utils.set_random_seed(trial_seed)
-    model = work.build_model(**{k: v for k, v in values.items() if k != REPLICATE})
+    # A model of an architecture this process has trained before takes over that model's
+    # traced train step (same initial weights and fresh optimizer: the same training).
+    model = training_pool.adopt(
+        work.build_model(**{k: v for k, v in values.items() if k != REPLICATE}))
     patience = settings.early_stopping_patience
     callbacks = [keras.callbacks.TerminateOnNaN()]
     if settings.keep_best_epoch or patience is not None:

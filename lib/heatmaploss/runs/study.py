@@ -169,10 +169,12 @@ def evaluate_saved(work: tuple[Callable[[Any], Evaluation], OutputDirs],
     import keras
 
     from ..models import load_model
+    from ..models.reuse import for_evaluation
 
     evaluate, out = work
     keras.backend.clear_session()
-    return evaluate(load_model(out.root / model_path))
+    # Loaded into a kept model of the same architecture: its compiled functions are reused.
+    return evaluate(for_evaluation(load_model(out.root / model_path)))
 
 
 def evaluate_recorded(study: Study, registry: Any, out: OutputDirs, search_id: int,

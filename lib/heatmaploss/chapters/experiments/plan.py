@@ -1,10 +1,13 @@
 """Experiments 1 and 2, what is trained: protocols, group recipes, data plans and searches.
 
 * ``thesis`` — the thesis's recipe as closely as the facts allow (``docs/thesis.md`` §4): the cross-entropy
-  group trains a head on a **frozen** ImageNet VGG16 for 6 epochs with categorical cross-entropy;
-  the heatmap-loss group trains the **whole** network for 2 epochs with MSE on the sigmoid outputs
-  plus the thesis's HiResCAM penalty on the predicted class; different learning-rate ranges; only
-  models with validation accuracy > 0.95 are kept. The groups differ in far more than the loss.
+  group trains a head on a **frozen** ImageNet VGG16 for 6 epochs with Keras's categorical
+  cross-entropy of the **sigmoid** outputs (``sigmoid_cce``: −log(σ_c / Σ_j σ_j)); the
+  heatmap-loss group trains the **whole** network for 2 epochs with MSE on the sigmoid outputs
+  plus the thesis's HiResCAM penalty on the predicted class, its not-heart mask resized to the
+  map **bilinearly** (close to point sampling, as the thesis's code did); different
+  learning-rate ranges; only models with validation accuracy > 0.95 are kept. The groups differ
+  in far more than the loss.
 * ``controlled`` — both groups share backbone, trainability, epochs (with early stopping),
   learning-rate range, classification term and selection rule; the only difference is the
   heatmap penalty (true-class HiResCAM, ``outside_fraction`` form, irrelevant region = not heart).
@@ -33,7 +36,9 @@ PROTOCOL_NAMES = ("thesis", "controlled")
 COMPARED_REGIONS = {1: ("heart", "fat"), 2: ("heart", "sex_marker", "fat")}
 #: Objective given to the oracle for a diverged trial: the loss of a constant uniform
 #: prediction of 4 classes, per classification term (a bad, finite value).
-CHANCE_LOSS = {"cce": math.log(4.0), "mse": 0.1875}
+CHANCE_LOSS = {"cce": math.log(4.0), "sigmoid_cce": math.log(4.0), "mse": 0.1875}
+#: The output activation each classification term implies (recorded with the recipe).
+OUTPUT_ACTIVATION = {"cce": "softmax", "sigmoid_cce": "sigmoid", "mse": "sigmoid"}
 
 
 @dataclass(frozen=True)
@@ -45,9 +50,11 @@ class GroupRecipe:
         backbone: ``vgg16`` or ``small_cnn``.
         backbone_weights: ``imagenet`` or ``None``.
         trainable_backbone: whether the backbone's weights are trained.
-        classification: classification term, ``cce`` (cross-entropy) or ``mse`` (MSE on the
-            probabilities, thesis).
-        output_activation: ``softmax`` or ``sigmoid`` (thesis: sigmoid on the 4 outputs).
+        classification: classification term: ``cce`` (softmax cross-entropy on the logits),
+            ``sigmoid_cce`` (categorical cross-entropy of the sigmoid outputs, the thesis's CCE
+            group) or ``mse`` (MSE on the sigmoid outputs, the thesis's heatmap group).
+        output_activation: the activation the classification term applies to the logits
+            (``softmax`` or ``sigmoid``); must agree with ``classification``.
         penalty: heatmap penalty form (``thesis``, ``outside_fraction``) or ``None``.
         penalty_weight: λ in classification + λ · penalty.
         explainer: attribution method inside the penalty.
@@ -64,6 +71,8 @@ class GroupRecipe:
             group comparison (still recorded).
         pooling: max-pool padding of the network (``valid``: the thesis's VGG16; ``same``:
             every pixel and every attributed cell reaches the logits).
+        mask_resize: how the irrelevant-region mask is brought to the map's grid: ``area``
+            (the share of each cell's pixels in the region) or ``bilinear`` (the thesis).
     """
 
     group: str
@@ -85,6 +94,7 @@ class GroupRecipe:
     objective: str
     min_val_accuracy: float
     pooling: str = "same"
+    mask_resize: str = "area"
 
     def __post_init__(self) -> None:
         if self.group not in LOSS_GROUPS:
@@ -92,6 +102,10 @@ class GroupRecipe:
         if not 0 < self.lr_min < self.lr_max:
             raise ValueError(f"learning-rate range ({self.lr_min}, {self.lr_max}): need "
                              "0 < lr_min < lr_max")
+        if OUTPUT_ACTIVATION.get(self.classification) != self.output_activation:
+            raise ValueError(f"output_activation={self.output_activation!r} with classification="
+                             f"{self.classification!r}: that term applies "
+                             f"{OUTPUT_ACTIVATION.get(self.classification)!r}")
         if (self.penalty is None) != (self.group == "cce"):
             raise ValueError(f"group {self.group!r} with penalty {self.penalty!r}: the cce group "
                              "has no penalty and the heatmap group needs one")
@@ -111,13 +125,14 @@ def _thesis(settings: ExperimentSettings, group: str) -> GroupRecipe:
         min_val_accuracy=0.95, pooling="valid",
     )
     if group == "cce":
-        return GroupRecipe(group="cce", trainable_backbone=False, classification="cce",
+        return GroupRecipe(group="cce", trainable_backbone=False, classification="sigmoid_cce",
                            penalty=None, penalty_weight=0.0, epochs=cce_epochs,
                            lr_min=5e-6, lr_max=1e-3, objective="val_loss", **common)
     # The thesis selected heatmap models on validation MSE, i.e. the classification term.
     return GroupRecipe(group="heatmap", trainable_backbone=True, classification="mse",
                        penalty="thesis", penalty_weight=1.0, epochs=heatmap_epochs,
-                       lr_min=5e-7, lr_max=5e-5, objective="val_classification", **common)
+                       lr_min=5e-7, lr_max=5e-5, objective="val_classification",
+                       mask_resize="bilinear", **common)
 
 
 #: Learning-rate range of the controlled protocol per backbone (Adam).

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ... import stats
+from ... import reanalysis, stats
 from ...names import EXPLAINERS, LOSS_GROUPS, REGIONS
+from ...synthetic.generator import CLASSES
 from ...project.profiles import Profile
 from .plan import COMPARED_REGIONS, search_specs
 
@@ -54,30 +55,55 @@ class ExperimentResults:
     def protocols(self) -> list[str]:
         return list(self.recipes)
 
-    def overlap_table(self) -> pd.DataFrame:
-        """Model-level overlaps: one row per model, one column per ``<explainer>_<region>``."""
-        scores = self.metrics[(self.metrics["metric"] == "overlap")
-                              & (self.metrics["class_name"] == "all")]
-        wide = scores.pivot_table(index="model_id", columns=["explainer", "region"],
-                                  values="value", aggfunc="first", dropna=False)
+    def model_scores(self, metric: str = "overlap") -> pd.DataFrame:
+        """Model-level scores, one row per model, one column per ``<explainer>_<region>``.
+
+        A model's score is :func:`heatmaploss.reanalysis.model_score` of its four class
+        averages — the unweighted mean, NaN when a class average is NaN — exactly as notebook 02
+        scores the thesis's published models.
+
+        Args:
+            metric: ``overlap`` (maps without positive mass left out of the class averages) or
+                ``overlap_with_empty`` (such maps counted as putting no mass anywhere).
+        """
+        rows = self.metrics[(self.metrics["metric"] == metric)
+                            & (self.metrics["class_name"].isin(CLASSES))]
+        if rows.empty:
+            return pd.DataFrame(index=pd.Index([], name="model_id"))
+        classes = rows.pivot_table(index=["model_id", "explainer", "region"],
+                                   columns="class_name", values="value", aggfunc="first",
+                                   dropna=False).reindex(columns=list(CLASSES))
+        score = pd.Series([reanalysis.model_score(v) for v in classes.to_numpy(dtype=float)],
+                          index=classes.index)
+        wide = score.unstack(["explainer", "region"])
         wide.columns = [f"{e}_{r}" for e, r in wide.columns]
-        # Share of maps without positive mass, per explainer (column <explainer>_empty).
+        return wide
+
+    def overlap_table(self) -> pd.DataFrame:
+        """Model-level overlaps: one row per model, one column per ``<explainer>_<region>``
+        (:meth:`model_scores`), the same with empty maps counted (``..._with_empty``), and each
+        explainer's share of maps without positive mass (``<explainer>_empty``)."""
+        wide = self.model_scores("overlap")
+        with_empty = self.model_scores("overlap_with_empty").add_suffix("_with_empty")
         empty = self.metrics[(self.metrics["metric"] == "empty_maps")
                              & (self.metrics["class_name"] == "all")]
         empty = empty.assign(share=empty["value"] / empty["n"]).pivot_table(
             index="model_id", columns="explainer", values="share", aggfunc="first")
         empty.columns = [f"{e}_empty" for e in empty.columns]
-        return (self.models.merge(wide, left_on="model_id", right_index=True, how="left")
-                .merge(empty, left_on="model_id", right_index=True, how="left"))
+        table = self.models
+        for extra in (wide, with_empty, empty):
+            table = table.merge(extra, left_on="model_id", right_index=True, how="left")
+        return table
 
     def scores(self, protocol: str, explainer: str, region: str,
-               selected_only: bool = True) -> dict[str, np.ndarray]:
+               selected_only: bool = True, with_empty: bool = False) -> dict[str, np.ndarray]:
         """Group → model-level overlap scores (selected models; NaN kept).
 
-        ``region="empty"`` gives each model's share of maps without positive mass instead.
+        ``region="empty"`` gives each model's share of maps without positive mass instead;
+        ``with_empty=True`` the scores with empty maps counted as putting no mass anywhere.
         """
         table = self.overlap_table()
-        column = f"{explainer}_{region}"
+        column = f"{explainer}_{region}" + ("_with_empty" if with_empty else "")
         out = {}
         for group in LOSS_GROUPS:
             rows = table[(table["protocol"] == protocol) & (table["group"] == group)]
@@ -86,20 +112,29 @@ class ExperimentResults:
             out[group] = rows[column].to_numpy(dtype=float) if column in rows else np.array([])
         return out
 
-    def comparisons(self, protocol: str) -> dict[str, dict[str, dict[str, Any]]]:
+    def comparisons(self, protocol: str, with_empty: bool = False
+                    ) -> dict[str, dict[str, dict[str, Any]]]:
         """``explainer → region →`` the CCE-vs-heatmap comparison of model-level overlaps.
 
-        Region ``empty`` compares the share of maps without positive mass. Each entry holds
-        ``result`` (a :class:`~heatmaploss.stats.GroupComparison`, CCE first,
-        or ``None`` with ``error`` saying why: too few models, constant scores),
-        ``n_dropped_nan`` (models left out because a class had only empty maps) and ``p_holm``
-        (Holm-adjusted over this protocol's family of comparisons).
+        Models enter as notebook 02 takes the thesis's published ones: validation accuracy
+        above the protocol's threshold (``selected``), and a model with a NaN class average
+        (a class whose maps all lack positive mass) is dropped (:func:`reanalysis.drop_reason`);
+        the count is kept in ``n_dropped_nan``. With ``with_empty=True`` the scores count
+        empty maps as zero mass inside every region, so nothing is dropped and a comparison is
+        defined even when most maps are empty (the held-out Grad-CAM's case).
+
+        Region ``empty`` (``with_empty=False`` only) compares the share of maps without
+        positive mass. Each entry holds ``result`` (a :class:`~heatmaploss.stats.GroupComparison`,
+        CCE first, or ``None`` with ``error`` saying why: too few models, constant scores),
+        ``n_dropped_nan`` and ``p_holm`` (Holm-adjusted over this protocol's family of
+        comparisons).
         """
         out: dict[str, dict[str, dict[str, Any]]] = {}
         family = []
+        extra = () if with_empty else ("empty",)
         for explainer in EXPLAINERS:
-            for region in COMPARED_REGIONS[self.experiment] + ("empty",):
-                groups = self.scores(protocol, explainer, region)
+            for region in COMPARED_REGIONS[self.experiment] + extra:
+                groups = self.scores(protocol, explainer, region, with_empty=with_empty)
                 cce, heatmap = (v[~np.isnan(v)] for v in groups.values())
                 entry: dict[str, Any] = {
                     "result": None, "error": None, "p_holm": None,

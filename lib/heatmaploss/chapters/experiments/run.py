@@ -33,7 +33,8 @@ def build_model(recipe: GroupRecipe, learning_rate: float, seed: int | None = No
     heatmap = HeatmapLossConfig(
         method=recipe.explainer if recipe.penalty else None,
         penalty=recipe.penalty or "outside_fraction", weight=recipe.penalty_weight,
-        class_mode=recipe.heatmap_class, classification=recipe.classification)
+        class_mode=recipe.heatmap_class, classification=recipe.classification,
+        mask_resize=recipe.mask_resize)
     model = models.build_model(recipe.backbone, heatmap=heatmap, weights=recipe.backbone_weights,
                                frozen=not recipe.trainable_backbone, seed=seed,
                                pooling=recipe.pooling)

@@ -23,6 +23,7 @@ The attribution masses are measured on a smaller matched set drawn with the test
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -52,10 +53,15 @@ def _compiled(function: Any) -> Any:
 
 
 def probabilities(model: Any, images: np.ndarray) -> np.ndarray:
-    """Softmax outputs (N, classes) of uint8 images, in batches (one compiled graph)."""
+    """Softmax outputs (N, classes) of uint8 images, in batches (one compiled graph, kept with
+    the model)."""
     import tensorflow as tf
 
-    forward = _compiled(lambda x: tf.nn.softmax(model(x, training=False)))
+    from ...attribution import compiled_for
+
+    ref = weakref.ref(model)
+    forward = compiled_for(model, ("probabilities",), lambda: _compiled(
+        lambda x: tf.nn.softmax(ref()(x, training=False))))
     return np.concatenate([forward(images[i:i + BATCH]).numpy()
                            for i in range(0, len(images), BATCH)])
 
@@ -118,12 +124,13 @@ def probes(model: Any, plan: Any, n_per_class: int, layers: tuple[str, ...]) -> 
     """One row per layer: how decodable the marker's corner is from its features."""
     import keras
 
+    from ...attribution import compiled_for
     from ...synthetic import generate
 
     data = generate(plan.experiment, n_per_class, plan.test.seed, **plan.options("shuffled"))
     backbone = model.backbone
-    view = _compiled(keras.Model(backbone.inputs[0],
-                                 [backbone.get_layer(n).output for n in layers]))
+    view = compiled_for(model, ("probes", tuple(layers)), lambda: _compiled(keras.Model(
+        backbone.inputs[0], [backbone.get_layer(n).output for n in layers])))
     features = [[] for _ in layers]
     for i in range(0, len(data.images), BATCH):
         for store, output in zip(features, view(data.images[i:i + BATCH])):

@@ -252,8 +252,8 @@ def training_sets(group: DecoyGroup) -> tuple[tuple[str, ...], str]:
 
 
 def backbone_weights(settings: ShortcutSettings) -> str | None:
-    """ImageNet weights for VGG16, none for the small CNN."""
-    return "imagenet" if settings.backbone == "vgg16" else None
+    """VGG16's initial weights (the profile's; ImageNet at full size), none for the small CNN."""
+    return settings.backbone_weights if settings.backbone == "vgg16" else None
 
 
 def _weight_range(group: DecoyGroup, settings: ShortcutSettings) -> tuple[float, float]:
