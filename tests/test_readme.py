@@ -43,7 +43,7 @@ def test_every_python_block_runs_as_shown(block, tmp_path):
 
 def _options_in_readme() -> set[str]:
     table = README.split("Every option (`python run_all.py --help`", 1)[1].split("\n\n", 2)[1]
-    return set(re.findall(r"^\| `(--[a-z-]+)", table, re.M))
+    return set(re.findall(r"^\| `(--[a-z0-9-]+)", table, re.M))
 
 
 def test_the_option_list_is_run_alls():

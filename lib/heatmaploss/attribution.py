@@ -41,7 +41,7 @@ import tensorflow as tf
 import keras
 
 from .names import CAM_EXPLAINERS, EXPLAINERS, TARGETS
-from .resampling import area_downsample, resize_mask, upsample
+from .resampling import area_downsample, resize_mask, upsample  # noqa: F401  (re-exported)
 
 
 # Cut models are cached per (model, layer): building a Keras sub-model is slow and a new one
