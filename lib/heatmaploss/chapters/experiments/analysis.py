@@ -273,14 +273,8 @@ def _protocol_rows(results: ExperimentResults, protocol: str) -> list[ReportRow]
         rows.append(ReportRow(
             section, f"{label} mass inside the heart is higher with the heatmap loss",
             chapter=chapter, thesis="yes" if inside else "not tested",
-            ours=(f"{result.means[0]:.3f} vs {result.means[1]:.3f}, {result.test} "
-                  f"p = {result.p_value:.2g}, d = {result.cohens_d:+.2f}, n = "
-                  f"{result.n[0]}/{result.n[1]}") if result else None,
-            ours_verdict=verdicts.direction_and_significance(
-                p=result.p_value if result else None,
-                effect=result.cohens_d if result else None, expected_sign=-1,
-                compares=verdicts.OURS_VS_THESIS if inside else verdicts.OURS_VS_CLAIM,
-                reason=reason or None),
+            **_heatmap_higher(result, reason, verdicts.OURS_VS_THESIS if inside
+                              else verdicts.OURS_VS_CLAIM),
             ours_note=("the explainer inside the loss" if inside else "a held-out explainer: "
                        "never in any loss")))
     rows.append(_with_empty_row(results, protocol, section))
@@ -296,14 +290,22 @@ def _with_empty_row(results: ExperimentResults, protocol: str, section: str) -> 
         section, "Grad-CAM mass inside the heart is higher with the heatmap loss, empty maps "
         "counted as 0", chapter=f"exp{results.experiment}",
         thesis="not computed (models with empty maps were dropped)",
-        ours=(f"{result.means[0]:.3f} vs {result.means[1]:.3f}, {result.test} "
-              f"p = {result.p_value:.2g}, d = {result.cohens_d:+.2f}, n = "
-              f"{result.n[0]}/{result.n[1]}") if result else None,
-        ours_verdict=verdicts.direction_and_significance(
-            p=result.p_value if result else None,
-            effect=result.cohens_d if result else None, expected_sign=-1,
-            compares=verdicts.OURS_VS_CLAIM, reason=None if result else entry["error"]),
+        **_heatmap_higher(result, "" if result else undefined_reason(
+            results, protocol, results.scores(protocol, "gradcam", "heart", with_empty=True)),
+            verdicts.OURS_VS_CLAIM),
         ours_note="a held-out explainer; no model is dropped for empty maps")
+
+
+def _heatmap_higher(result: Any, reason: str, compares: str) -> dict[str, Any]:
+    """The ``ours`` cell and verdict of "higher with the heatmap loss" for one comparison
+    (``result`` None: undefined, for ``reason``)."""
+    return {"ours": (f"{result.means[0]:.3f} vs {result.means[1]:.3f}, {result.test} "
+                     f"p = {result.p_value:.2g}, d = {result.cohens_d:+.2f}, n = "
+                     f"{result.n[0]}/{result.n[1]}") if result else None,
+            "ours_verdict": verdicts.direction_and_significance(
+                p=result.p_value if result else None,
+                effect=result.cohens_d if result else None, expected_sign=-1,
+                compares=compares, reason=reason or None)}
 
 
 def add_report_rows(results: ExperimentResults) -> dict:
