@@ -373,10 +373,13 @@ def test_summary_part_entries_and_report_rows(tmp_path):
     assert part["classifier"]["binary"]["cce"]["heart_share"] == pytest.approx([0.3, 0.31, 0.32])
     rows = verdicts.report_rows(part)
     claims = [r.claim for r in rows]
-    assert claims[0].startswith("diagnosis from the segmentation") and rows[0].verdict == "reached"
-    assert [r.verdict for r in rows[1:]] == ["n/a (fixture)", "heatmap higher"] * 2
-    real = verdicts.report_rows({**part, "data": "acdc"})
-    assert real[1].verdict == "not reproduced"  # the thesis found no good classifier
+    found = [r.ours_verdict.verdict for r in rows]
+    assert claims[0].startswith("diagnosis from the segmentation") and found[0] == "supported"
+    # Every verdict is made by a rule of the report (recomputable from its inputs).
+    from heatmaploss.report import verdicts as rules
+    assert all(rules.recheck(r.ours_verdict) == r.ours_verdict for r in rows)
+    assert rows[1].ours_verdict.rule == "at_least" and "learn" in claims[1]
+    assert rows[2].ours_verdict.rule == "direction_and_significance"
 
 
 def test_compare_scores_tests_skips_and_handles_a_constant_group():

@@ -176,11 +176,16 @@ def test_summary_contract_report_rows_and_tables(tmp_path):
                           "n_uses_shortcut", "n_gamed", "p_vs_cce", "p_holm"}
     assert set(group["shuffled_accuracy"]) >= {"mean", "sd", "min", "max"}
     assert set(entry["detection"]["saliency"]) >= {"spearman_rho", "p"}
-    verdicts = {r.claim: r.verdict for r in tables.report_rows(stats, detect)}
-    assert verdicts["the saliency loss removes the shortcut"] == "shortcut removed"
-    assert verdicts["the hirescam loss removes the shortcut"] == "shortcut partly removed"
-    assert verdicts["an attribution method in the loss reaches the oracle"] == "reached"
+    from heatmaploss.report import verdicts as rules
+    rows = tables.report_rows(stats, detect)
+    assert all(rules.recheck(r.ours_verdict) == r.ours_verdict for r in rows)
+    verdicts = {r.claim: r.ours_verdict.verdict for r in rows}
+    assert verdicts["the saliency loss removes the shortcut"] == "supported"
+    assert verdicts["the hirescam loss removes the shortcut"] == "partly supported"
+    assert verdicts["an attribution method in the loss reaches the oracle"] == "supported"
     assert "gradcam's marker mass tracks reliance (flip rate)" in verdicts
+    assert tables.removal_verdict({**stats.set_index("group").loc["saliency"].to_dict(),
+                                   "group": "saliency"}) == "shortcut removed"
     table = tables.closing_table(stats, costs.training_time_table(models))
     assert table.count("\n") == 1 + 4 and "| main | saliency | 8 |" in table
 

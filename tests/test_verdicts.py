@@ -186,3 +186,25 @@ def test_rows_that_contradict_their_values_are_found():
     wrong = ReportRow("s", "c", thesis=0.0, published_data=0.001, published_verdict=good)
     assert any("in this column" in p for p in row_problems(wrong))
     assert report_problems([wrong])[0].startswith("[s | c] ")
+
+
+def test_at_least_and_closes_gap():
+    yes = v.at_least(value=0.95, threshold=0.9, compares=v.OURS_VS_CLAIM, what="accuracy")
+    no = v.at_least(value=0.5, threshold=0.9, compares=v.OURS_VS_CLAIM, what="accuracy")
+    nan = v.at_least(value=float("nan"), threshold=0.9, compares=v.OURS_VS_CLAIM,
+                     what="accuracy", reason="no model was trained")
+    assert (yes.verdict, no.verdict, nan.verdict) == ("supported", "not supported", "undefined")
+    assert "accuracy is 0.5" in no.reason and nan.reason == "no model was trained"
+
+    def gap(g, worst, p):
+        return v.closes_gap(gap=g, worst_gap=worst, p=p, mean_limit=0.01, worst_limit=0.03,
+                            compares=v.OURS_VS_CLAIM).verdict
+
+    assert gap(0.005, 0.02, 0.5) == "supported"  # at the ceiling: p does not matter
+    assert gap(0.005, 0.05, 0.01) == "partly supported"  # a worst seed too far
+    assert gap(0.2, 0.4, 0.01) == "partly supported"
+    assert gap(0.2, 0.4, 0.2) == "not supported"
+    assert gap(0.2, 0.4, None) == "undefined"
+    assert gap(None, 0.4, 0.01) == "undefined"
+    for judgement in (yes, no, nan):
+        assert v.recheck(v.Judgement(**judgement.to_dict())) == judgement

@@ -345,6 +345,49 @@ def marker_removed(*, p: float | None, cles: float | None, reference_mean: float
     return Judgement(_yes(compares), compares, criterion, "", "marker_removed", inputs)
 
 
+def at_least(*, value: float | None, threshold: float, compares: str,
+             what: str = "the value", reason: str | None = None) -> Judgement:
+    """``supported``/``reproduced`` when ``value`` (``what``) is at least ``threshold``."""
+    inputs = {"value": value, "threshold": threshold, "what": what, "reason": reason}
+    criterion = f"{what} at least {threshold:g}"
+    undefined = _undefined_inputs(compares, criterion, "at_least", inputs, {"value": what},
+                                  reason)
+    if undefined:
+        return undefined
+    ok = float(value) >= float(threshold)
+    return Judgement(_yes(compares) if ok else _no(compares), compares, criterion,
+                     "" if ok else f"{what} is {float(value):.3g}", "at_least", inputs)
+
+
+def closes_gap(*, gap: float | None, worst_gap: float | None, p: float | None,
+               mean_limit: float, worst_limit: float, compares: str, alpha: float = 0.05,
+               reason: str | None = None) -> Judgement:
+    """Does a remedy close the gap to a ceiling (e.g. a model trained without a shortcut)?
+
+    ``supported``: the mean gap is at most ``mean_limit`` and the worst replicate's at most
+    ``worst_limit``; ``partly supported``: not that, but better than the reference
+    (``p`` < ``alpha``); ``not supported``: neither.
+    """
+    inputs = {"gap": gap, "worst_gap": worst_gap, "p": p, "mean_limit": mean_limit,
+              "worst_limit": worst_limit, "alpha": alpha, "reason": reason}
+    criterion = (f"gap to the ceiling at most {mean_limit:g} (mean) and {worst_limit:g} "
+                 f"(worst replicate); else better than the reference at p < {alpha:g}")
+    undefined = _undefined_inputs(compares, criterion, "closes_gap", inputs,
+                                  {"gap": "the gap", "worst_gap": "the worst gap"}, reason)
+    if undefined:
+        return undefined
+    if float(gap) <= mean_limit and float(worst_gap) <= worst_limit:
+        return Judgement(_yes(compares), compares, criterion, "", "closes_gap", inputs)
+    if missing(p):
+        return Judgement(UNDEFINED, compares, criterion, reason or "no comparison with the "
+                         "reference", "closes_gap", inputs)
+    if float(p) < alpha:
+        return Judgement(_partly(compares), compares, criterion, f"gap {float(gap):.3g} "
+                         "remains, but better than the reference", "closes_gap", inputs)
+    return Judgement(_no(compares), compares, criterion, f"gap {float(gap):.3g}, not better "
+                     f"than the reference (p = {float(p):.2g})", "closes_gap", inputs)
+
+
 def not_compared(*, compares: str, reason: str) -> Judgement:
     """``undefined``, with ``reason``: nothing here can be compared (say why)."""
     return Judgement(UNDEFINED, compares, "", reason, "not_compared",
@@ -355,7 +398,8 @@ def not_compared(*, compares: str, reason: str) -> Judgement:
 RULES: dict[str, Callable[..., Judgement]] = {
     rule.__name__: rule for rule in (same_test, same_order_of_magnitude, equal_at_rounding,
                                      within_tolerance, significance, direction_and_significance,
-                                     effect_size, marker_removed, not_compared)}
+                                     effect_size, marker_removed, at_least, closes_gap,
+                                     not_compared)}
 
 
 def recheck(judgement: Judgement) -> Judgement:
@@ -396,6 +440,6 @@ def undefined_comparison_reason(groups: Mapping[str, Any], minimum: int = 3) -> 
 __all__ = ["COMPARISONS", "Judgement", "NOT_REPRODUCED", "NOT_STATED", "NOT_SUPPORTED",
            "OURS_VS_CLAIM", "OURS_VS_THESIS", "PARTLY", "PARTLY_SUPPORTED", "PUBLISHED_VS_CLAIM",
            "PUBLISHED_VS_THESIS", "REPRODUCED", "RULES", "SUPPORTED", "UNDEFINED", "VERDICTS",
-           "direction_and_significance", "effect_size", "equal_at_rounding", "marker_removed",
+           "at_least", "closes_gap", "direction_and_significance", "effect_size", "equal_at_rounding", "marker_removed",
            "missing", "not_compared", "recheck", "same_order_of_magnitude", "same_test",
            "significance", "undefined_comparison_reason", "within_tolerance"]

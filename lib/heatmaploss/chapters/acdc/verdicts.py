@@ -15,14 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...report import ReportRow
+from ...report import ReportRow, verdicts
 from .diagnosis import PUBLISHED_ACCURACY, TARGET_ACCURACY, diagnosis_verdict
 
 #: The section of the reproduction report the chapter fills.
 SECTION = "ACDC (chapter 5)"
 #: What the thesis reports of its ACDC classifiers (``docs/acdc.md`` § The thesis's ACDC work).
 THESIS_CLASSIFIER = "no high-performing classifier"
-_HEATMAP_VERDICT = {"higher": "heatmap higher", "lower": "heatmap lower"}
 
 
 def difference(row: Any, alpha: float = 0.05) -> str:
@@ -134,20 +133,25 @@ def report_rows(part: dict) -> list[ReportRow]:
             thesis="not attempted",
             ours=f"U-Net masks {predicted:.2f}, ground-truth masks {truth:.2f} "
                  f"(n = {diagnosis['predicted']['n_patients']})",
-            verdict="reached" if predicted >= TARGET_ACCURACY else "not reached",
-            note=f"{diagnosis_verdict(predicted, truth)}; {note_data}; published test "
-                 f"accuracies: {anchors}"))
+            ours_verdict=verdicts.at_least(
+                value=predicted, threshold=TARGET_ACCURACY, compares=verdicts.OURS_VS_CLAIM,
+                what="accuracy from the U-Net's masks"),
+            ours_note=f"{diagnosis_verdict(predicted, truth)}; {note_data}; published test "
+                      f"accuracies: {anchors}"))
     for task, entry in (part.get("classifier") or {}).items():
         if "cce" not in entry:
             continue
         cce = entry["cce"]["balanced_accuracy"]
-        learns = _mean(cce) >= 0.9
-        verdict = ("n/a (fixture)" if source == "fixture"
-                   else "not reproduced" if learns else "reproduced")
+        # The thesis found no high-performing classifier (on real patients); the row states
+        # whether ours learn, by the chapter's bar, beside that finding.
+        judgement = verdicts.at_least(value=_mean(cce), threshold=0.9,
+                                      compares=verdicts.OURS_VS_CLAIM,
+                                      what="mean balanced accuracy")
         rows.append(ReportRow(
-            SECTION, f"encoder classifier, {task}: balanced accuracy (cross-entropy)",
+            SECTION, f"encoder classifier, {task}: cross-entropy classifiers learn (balanced "
+            "accuracy at least 0.9)",
             thesis=THESIS_CLASSIFIER, ours=f"{_mean(cce):.3f} (mean of {len(cce)})",
-            verdict=verdict, note=f"{classifier_verdict(cce)}; {note_data}"))
+            ours_verdict=judgement, ours_note=f"{classifier_verdict(cce)}; {note_data}"))
         if "heatmap" in entry:
             heart = [_mean(entry[loss]["heart_share"]) for loss in ("cce", "heatmap")]
             comparison = entry.get("comparisons", {}).get("hirescam_heart_share", {})
@@ -156,9 +160,13 @@ def report_rows(part: dict) -> list[ReportRow]:
                 "(CCE / heatmap loss)",
                 thesis="heatmap higher (thesis's synthetic experiments)",
                 ours=f"{heart[0]:.3f} / {heart[1]:.3f}",
-                verdict=_HEATMAP_VERDICT.get(d := difference(pd.Series(comparison)), d)
-                if comparison else "not tested",
-                note=entry.get("heatmap_verdict", "")))
+                ours_verdict=verdicts.direction_and_significance(
+                    p=comparison.get("p_holm"), effect=comparison.get("cohens_d"),
+                    expected_sign=-1, compares=verdicts.OURS_VS_THESIS,
+                    effect_name="Cohen's d (CCE minus heatmap loss), Holm-adjusted p",
+                    reason=comparison.get("skipped") or ("not tested" if not comparison
+                                                         else None)),
+                ours_note=entry.get("heatmap_verdict", "")))
     return rows
 
 

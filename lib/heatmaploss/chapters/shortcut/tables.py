@@ -29,8 +29,9 @@ import pandas as pd
 
 from ...names import TEST_SETS
 from ...project import files
+from ...report import verdicts
 from ...report.rows import ReportRow
-from .analysis import ORACLE, REFERENCE, target_verdict
+from .analysis import (ORACLE, REFERENCE, TARGET_MEAN_GAP, TARGET_WORST_GAP, target_verdict)
 
 SECTION = "Beyond the thesis: a class-coded shortcut (decoy marker)"
 
@@ -151,18 +152,30 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def _removal(row: dict) -> verdicts.Judgement:
+    """The rule's judgement of "the group's loss removes the shortcut" (its statistics row):
+    the gap to the oracle closed (mean and worst seed), else better than cross-entropy."""
+    if row["n_models"] < 3:
+        return verdicts.not_compared(compares=verdicts.OURS_VS_CLAIM,
+                                     reason=f"{row['n_models']} models; at least 3 are needed")
+    p = row["p_holm"] if math.isfinite(row["p_holm"]) else row["p_vs_cce"]
+    return verdicts.closes_gap(
+        gap=row["gap_to_oracle"], worst_gap=row["worst_gap_to_oracle"], p=p,
+        mean_limit=TARGET_MEAN_GAP, worst_limit=TARGET_WORST_GAP,
+        compares=verdicts.OURS_VS_CLAIM, reason="no comparison with cross-entropy")
+
+
+_REMOVAL_WORDS = {verdicts.SUPPORTED: "shortcut removed",
+                  verdicts.PARTLY_SUPPORTED: "shortcut partly removed",
+                  verdicts.NOT_SUPPORTED: "shortcut kept"}
+
+
 def removal_verdict(row: dict) -> str:
-    """What a group's loss did to the shortcut, from its statistics row."""
+    """What a group's loss did to the shortcut, in words, from its statistics row."""
     if row["group"] in (REFERENCE, ORACLE):
         return "reference"
-    if row["n_models"] < 3:
-        return "undefined: fewer than 3 models"
-    if row["gap_to_oracle"] <= 0.01 and row["worst_gap_to_oracle"] <= 0.03:
-        return "shortcut removed"
-    p = row["p_holm"] if math.isfinite(row["p_holm"]) else row["p_vs_cce"]
-    if not math.isfinite(p):
-        return "undefined: no comparison with cross-entropy"
-    return "shortcut partly removed" if p < 0.05 else "shortcut kept"
+    judgement = _removal(row)
+    return _REMOVAL_WORDS.get(judgement.verdict, f"undefined: {judgement.reason}")
 
 
 def report_rows(statistics: pd.DataFrame, detection: dict) -> list[ReportRow]:
@@ -172,14 +185,15 @@ def report_rows(statistics: pd.DataFrame, detection: dict) -> list[ReportRow]:
     rows = []
     if REFERENCE in main.index and ORACLE in main.index:
         cce, oracle = main.loc[REFERENCE], main.loc[ORACLE]
-        used = cce["n_uses_shortcut"] > cce["n_models"] / 2
         rows.append(ReportRow(
             SECTION, "cross-entropy models use a perfectly predictive marker outside the heart",
             thesis="not tested (experiment 2's marker was barely used)",
             ours=(f"shuffled accuracy {_pct(cce['shuffled_mean'])} % vs the oracle's "
                   f"{_pct(oracle['shuffled_mean'])} %; flip rate {cce['flip_rate_mean']:.2f}"),
-            verdict="shortcut used" if used else "shortcut not used",
-            note=f"{cce['n_uses_shortcut']}/{cce['n_models']} models use it"))
+            ours_verdict=verdicts.at_least(
+                value=int(cce["n_uses_shortcut"]), threshold=int(cce["n_models"]) // 2 + 1,
+                compares=verdicts.OURS_VS_CLAIM, what="models that use the marker"),
+            ours_note=f"{cce['n_uses_shortcut']}/{cce['n_models']} models use it"))
     for group, row in main.iterrows():
         if group in (REFERENCE, ORACLE):
             continue
@@ -190,23 +204,29 @@ def report_rows(statistics: pd.DataFrame, detection: dict) -> list[ReportRow]:
             ours=(f"shuffled {_pct(row['shuffled_mean'])} ± {_pct(row['shuffled_sd'])} %, worst "
                   f"{_pct(row['shuffled_min'])} %, {_pct(row['gap_to_oracle'])} points below "
                   f"the oracle"),
-            verdict=removal_verdict(record),
-            note=f"gamed {row['n_gamed']}/{row['n_models']}; Holm p vs CCE "
+            ours_verdict=_removal(record),
+            ours_note=f"gamed {row['n_gamed']}/{row['n_models']}; Holm p vs CCE "
                  f"{row['p_holm']:.2g}" if math.isfinite(row["p_holm"])
                  else f"gamed {row['n_gamed']}/{row['n_models']}"))
     target = target_verdict(statistics)
     rows.append(ReportRow(SECTION, "an attribution method in the loss reaches the oracle",
                           thesis="open question", ours=target["text"],
-                          verdict="reached" if target["met"] else "not reached"))
+                          ours_verdict=verdicts.at_least(
+                              value=len(target["groups"]), threshold=1,
+                              compares=verdicts.OURS_VS_CLAIM,
+                              what="attribution groups within the target of the oracle")))
     for explainer, d in detection.items():
-        significant = math.isfinite(d["p"]) and d["p"] < 0.05 and d["spearman_rho"] > 0
         rows.append(ReportRow(
             SECTION, f"{explainer}'s marker mass tracks reliance (flip rate)",
             thesis="not tested",
             ours=f"Spearman ρ = {d['spearman_rho']:.2f}, p = {d['p']:.2g}, n = {d['n']}"
-            if math.isfinite(d["spearman_rho"]) else "undefined",
-            verdict=("detects reliance" if significant else "does not detect reliance")
-            if math.isfinite(d["spearman_rho"]) else "undefined: constant values"))
+            if math.isfinite(d["spearman_rho"]) else None,
+            ours_verdict=verdicts.direction_and_significance(
+                p=d["p"], effect=d["spearman_rho"], expected_sign=1,
+                compares=verdicts.OURS_VS_CLAIM,
+                effect_name="Spearman ρ of marker mass and flip rate",
+                reason=None if math.isfinite(d["spearman_rho"]) else
+                "the marker mass or the flip rate is the same for every model")))
     return rows
 
 
