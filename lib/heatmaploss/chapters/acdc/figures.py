@@ -310,19 +310,20 @@ def save_classifier_figures(results: Any, model_folder: Path, folder: Path,
     """
     from ...models import load_model
 
-    table, source = results.table, results.source
+    table, features = results.table, results.source
     names = [plots.save(classifier_comparison(table, source=source),
                         "acdc_classifier_comparison", folder)]
     task = task or table["task"].iloc[0]
-    pairs = source.evaluation["validation"]
+    pairs = features.evaluation["validation"]
     order = example_order(pairs)
     maps = {}
     for loss, rows in table[(table["set"] == "validation") & (table["task"] == task)].groupby(
             "loss", sort=False):
         model = load_model(Path(model_folder) / rows.sort_values("trial")["model_path"].iloc[0])
-        scores = source.scores(task, model.head, "validation")
+        scores = features.scores(task, model.head, "validation")
         maps[f"{plots.label(loss)}, HiResCAM"] = grid_to_box(scores["maps"]["hirescam"][order],
-                                               source.settings.box, source.settings.unet_levels)
+                                               features.settings.box,
+                                               features.settings.unet_levels)
         maps[f"{plots.label(loss)}, saliency"] = scores["maps"]["saliency"][order][:, 0]
     if maps:
         text = [f"{g} (ED)" for g in pairs.groups[order]]
