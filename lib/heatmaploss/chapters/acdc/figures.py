@@ -203,7 +203,8 @@ def classifier_comparison(table, dataset: str = "validation", source: str | None
             means = block.groupby("loss", sort=False)[column].mean()
             ax.hlines(means.values, np.arange(len(means)) - 0.25, np.arange(len(means)) + 0.25,
                       color="k")
-            ax.set(title=f"{task}: {title}", xlabel="", ylabel="", ylim=(-0.03, 1.03))
+            ax.set(xlabel="", ylabel="", ylim=(-0.03, 1.03))
+            ax.set_title(f"{task}: {title}", fontsize=9)
             ax.set_xticks(ax.get_xticks(), [plots.label(t.get_text())
                                             for t in ax.get_xticklabels()])
     fig.suptitle(plots.source_title(f"encoder classifiers, {dataset} patients", source))
