@@ -100,7 +100,8 @@ def vgg16_backbone(input_shape: tuple[int, ...] = THESIS_INPUT_SHAPE,
             f"could not load VGG16 ImageNet weights ({error}). Offline: set the vgg16_weights "
             f"parameter (notebooks; run_all.py --vgg16-weights PATH; "
             f"${VGG16_WEIGHTS_ENV}) to a copy of {VGG16_WEIGHTS_FILE}, or put that file at "
-            f"{VGG16_CACHE_PATH.expanduser()} (Keras's cache), or build with weights=None, or "
+            f"{VGG16_CACHE_PATH} (Keras's cache: {VGG16_CACHE_PATH.expanduser()}), or build "
+            "with weights=None, or "
             f"use the 'small_cnn' backbone.") from error
     if _check_pooling(pooling) == "same":
         vgg = _repadded(vgg)
