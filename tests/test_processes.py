@@ -105,3 +105,17 @@ def test_an_idle_shared_worker_stops():
     while (pool.pid is not None or psutil.pid_exists(pid)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert pool.pid is None and not psutil.pid_exists(pid)
+
+
+def tqdm_lock_kind(state: dict) -> str:
+    from tqdm.auto import tqdm
+
+    for _ in tqdm(range(2), disable=True):
+        pass
+    return type(tqdm.get_lock()).__module__
+
+
+def test_workers_hold_no_named_semaphore_that_a_killed_worker_would_leak():
+    # A worker killed with its notebook's kernel must leave nothing for the system to clean.
+    with WorkerPool(limit=5) as pool:
+        assert pool.call(tqdm_lock_kind, {}) == "_thread"  # a thread lock, no semaphore

@@ -353,6 +353,11 @@ def _serve(conn: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # On a GPU, take memory as needed rather than all of it: the owner may need some too.
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    # tqdm's default lock is a named semaphore in a spawned process: one that a worker killed
+    # with its kernel (a notebook shut down) would leak, and the system would warn about.
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
     states: collections.OrderedDict[str, Any] = collections.OrderedDict()
     while True:
         try:
