@@ -160,3 +160,12 @@ def test_update_json_helper(tmp_path):
     assert (tmp_path / "sub" / ".counter.lock").exists()
     merged = io.update_summary(tmp_path, {"a": {"b": 1}})
     assert io.update_summary(tmp_path, {"a": {"c": 2}}) == {"a": {"b": 1, "c": 2}} != merged
+
+
+def test_toy_and_smoke_reports_open_with_a_banner():
+    import importlib
+
+    render = importlib.import_module("heatmaploss.report.render")
+    assert render.banner("smoke") == render.SMOKE_BANNER
+    assert render.banner("thesis-tiny") == render.TINY_BANNER and "mean nothing" in render.TINY_BANNER
+    assert render.banner("quick") == render.banner("thesis") == ""

@@ -42,6 +42,19 @@ HEADLINE_SECTION = SECTIONS["headline"]
 SMOKE_BANNER = ("Smoke profile: a plumbing check on a few dozen images, one epoch and a few "
                 "models per group. The numbers of our models mean nothing about the method; "
                 "run the quick or thesis profile for results.")
+#: Banner of a report made with a toy-size profile (``thesis-tiny``).
+TINY_BANNER = ("Toy-size profile: every code path of the full profile on a handful of images, "
+               "one epoch, VGG16 with random weights. The numbers mean nothing; it proves that "
+               "the full profile runs to its end.")
+
+
+def banner(profile: str | None) -> str:
+    """The warning a report of ``profile`` opens with ("" for profiles with real numbers)."""
+    if profile == "smoke":
+        return SMOKE_BANNER
+    return TINY_BANNER if profile and profile.endswith("-tiny") else ""
+
+
 FIXTURE_NOTE = ("Data: the synthetic ACDC-format fixture, not patients: these numbers are "
                 "about made-up hearts.")
 INTRO = ("One row per claim. Columns: the value the thesis states; the value recomputed from "
@@ -176,8 +189,8 @@ def render_markdown(results: Path, rows: list[ReportRow], title: str) -> str:
     """The report as Markdown text (see :func:`render`); figures are links."""
     summary = files.read_summary(results)
     lines = [f"# {title}", ""]
-    if profile_of(results, summary) == "smoke":
-        lines += [f"> **{SMOKE_BANNER}**", ""]
+    if banner(profile_of(results, summary)):
+        lines += [f"> **{banner(profile_of(results, summary))}**", ""]
     lines += [INTRO, "", "Verdicts: " + "; ".join(f"**{v}** — {m}" for v, m in VERDICTS.items())
               + ".", "", f"Counts: {_counts_text(rows)}.", ""]
     header = ["| " + " | ".join(HEADERS[c] for c in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
@@ -244,8 +257,8 @@ def render_html(results: Path, rows: list[ReportRow], title: str) -> str:
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
              f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
              f"<h1>{esc(title)}</h1>"]
-    if profile_of(results, summary) == "smoke":
-        parts.append(f"<p class=\"banner\">{esc(SMOKE_BANNER)}</p>")
+    if banner(profile_of(results, summary)):
+        parts.append(f"<p class=\"banner\">{esc(banner(profile_of(results, summary)))}</p>")
     parts += [f"<p>{esc(INTRO)}</p>", "<table><thead><tr><th>verdict</th><th>meaning</th>"
               "</tr></thead><tbody>"]
     parts += [f"<tr><td class=\"{_CLASS.get(v, 'neutral')}\">{esc(v)}</td><td>{esc(m)}</td></tr>"
@@ -300,4 +313,5 @@ def render(results_dir: str | os.PathLike, title: str | None = None) -> dict[str
 
 
 __all__ = ["CHAPTERS", "FIXTURE_NOTE", "HEADLINE_SECTION", "REPORT_HTML", "REPORT_MD",
-           "SMOKE_BANNER", "profile_of", "render", "render_html", "render_markdown"]
+           "SMOKE_BANNER", "TINY_BANNER", "banner", "profile_of", "render", "render_html",
+           "render_markdown"]
