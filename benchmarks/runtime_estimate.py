@@ -57,6 +57,14 @@ def _training_data(batch: int, n_per_class: int = 16):
                                required=data.region("heart")).repeat(), data
 
 
+def _record(out: dict, name: str, row: dict, train: float, evaluation: float, label: str,
+            unit: str) -> float:
+    """Store one model kind's estimate (seconds → hours), print its line, return its seconds."""
+    out[name] = {**row, "training_h": train / 3600, "evaluation_h": evaluation / 3600}
+    print(f"  {label}  {(train + evaluation) / 3600:7.2f} {unit}", flush=True)
+    return train + evaluation
+
+
 def experiments(profile, repeats: int) -> dict:
     """Notebooks 03 and 04: one search per protocol and group, both experiments."""
     from heatmaploss.chapters.experiments import plan, run
@@ -77,14 +85,12 @@ def experiments(profile, repeats: int) -> dict:
         train = spec.max_trials * recipe.epochs * (
             math.ceil(sizes["train"] / recipe.batch_size) * step + sizes["val"] * forward)
         evaluation = spec.max_trials * sizes["test"] * explain
-        out[f"{spec.protocol}/{spec.group}"] = {
-            "models": spec.max_trials, "step_s": step, "batch": recipe.batch_size,
-            "forward_s_per_image": forward, "evaluation_s_per_image": explain,
-            "training_h": train / 3600, "evaluation_h": evaluation / 3600}
-        total += train + evaluation
-        print(f"  {spec.protocol:10s} {spec.group:8s} step {step * 1e3:8.1f} ms "
-              f"(batch {recipe.batch_size})  {(train + evaluation) / 3600:7.2f} h per experiment",
-              flush=True)
+        total += _record(
+            out, f"{spec.protocol}/{spec.group}",
+            {"models": spec.max_trials, "step_s": step, "batch": recipe.batch_size,
+             "forward_s_per_image": forward, "evaluation_s_per_image": explain},
+            train, evaluation, f"{spec.protocol:10s} {spec.group:8s} step {step * 1e3:8.1f} ms "
+            f"(batch {recipe.batch_size})", "h per experiment")
     return {"searches": out, "hours_per_experiment": total / 3600}
 
 
@@ -130,12 +136,9 @@ def shortcut(profile, repeats: int) -> dict:
             3 * s.n_test_per_class * 4 * t["forward_s_per_image"]
             + s.n_explain_per_class * 4 * t["evaluation_s_per_image"]
             + s.n_probe_per_class * 4 * t["forward_s_per_image"])
-        out[group.name] = {"condition": group.condition, "models": trained, **t,
-                           "training_h": train / 3600, "evaluation_h": evaluation / 3600}
-        total += train + evaluation
-        print(f"  {group.condition:11s} {group.name:24s} {trained:3d} models "
-              f"step {t['step_s'] * 1e3:8.1f} ms  {(train + evaluation) / 3600:7.2f} h",
-              flush=True)
+        total += _record(out, group.name, {"condition": group.condition, "models": trained, **t},
+                         train, evaluation, f"{group.condition:11s} {group.name:24s} "
+                         f"{trained:3d} models step {t['step_s'] * 1e3:8.1f} ms", "h")
     return {"groups": out, "hours": total / 3600}
 
 
