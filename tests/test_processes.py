@@ -119,3 +119,12 @@ def test_workers_hold_no_named_semaphore_that_a_killed_worker_would_leak():
     # A worker killed with its notebook's kernel must leave nothing for the system to clean.
     with WorkerPool(limit=5) as pool:
         assert pool.call(tqdm_lock_kind, {}) == "_thread"  # a thread lock, no semaphore
+
+
+def test_free_heap_memory_is_returned_after_each_task():
+    # What the worker does after every task; a no-op where the C library has no malloc_trim.
+    processes._return_free_memory()
+    processes._return_free_memory()
+    assert processes._malloc_trim is not None  # looked up once, then kept
+    with WorkerPool(limit=5) as pool:  # the worker goes on after returning memory
+        assert [pool.call(whoami, {"factor": 2, "name": "m"}, i)[1] for i in range(3)] == [0, 2, 4]

@@ -110,3 +110,19 @@ def test_loaded_models_share_one_evaluation_model(tmp_path, batches):
     with pytest.raises(ValueError, match="variables differ"):
         copy_variables(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]), a)
     reuse.clear()
+
+
+def test_fresh_session_clears_keras_state_and_freezes_the_imports_once(monkeypatch):
+    import gc
+
+    monkeypatch.setattr(reuse, "_imports_frozen", False)
+    try:
+        keras.layers.Dense(1)
+        reuse.fresh_session()
+        frozen = gc.get_freeze_count()
+        assert frozen > 10_000  # TensorFlow, Keras and the project, out of the collector's way
+        assert keras.layers.Dense(1).name == "dense"  # Keras's name counters start again
+        reuse.fresh_session()
+        assert gc.get_freeze_count() <= frozen  # later calls freeze nothing more
+    finally:
+        gc.unfreeze()

@@ -1,16 +1,20 @@
 """Worker processes for trials and evaluations, replaced as their memory grows: runs stay bounded.
 
-TensorFlow and Keras keep state from every ``fit`` that neither ``keras.backend.clear_session``
-nor ``malloc_trim`` frees — measured here about 20 MB per trial for the small CNN and 200–400 MB
-for VGG16 — so a long search in one process grows without bound. The study runner therefore
-trains and evaluates in a :class:`WorkerPool`: one worker process at a time, started with
-``spawn`` (TensorFlow is not fork-safe) when a task arrives, and replaced before its memory
-would grow by more than :data:`GROWTH_LIMIT` of the whole run's (this process and the worker),
-judged from the typical growth per task seen so far (the median of the last few tasks that
-reused a state; a task that brings a new state also builds its caches) — a small model's worker
-runs several trials, a VGG16's one — and at the latest after ``tasks_per_process`` tasks. What a worker accumulated goes back to
-the system when it exits. The process that owns the pool only hands out work (the Keras Tuner
-oracle, the registry): it never builds a model.
+TensorFlow and Keras keep state from every ``fit`` that ``keras.backend.clear_session`` does not
+free (earlier measured here at about 20 MB per trial for the small CNN and 200–400 MB for
+VGG16), and the C heap keeps a finished task's freed buffers unless asked to give them back, so
+a long search in one process grows without bound. The study runner therefore trains and
+evaluates in a :class:`WorkerPool`: one worker process at a time, started with ``spawn``
+(TensorFlow is not fork-safe) when a task arrives. After each task the worker returns the
+heap's free pages to the system (glibc's ``malloc_trim``; with it, VGG16 tasks of the toy-size
+``thesis-tiny`` profile that reuse a traced model grew the worker by 0–5 MB each, without it by
+75–175 MB, which replaced the worker every second task). The worker is replaced before its
+memory would grow by more than :data:`GROWTH_LIMIT` of the whole run's (this process and the
+worker), judged from the typical growth per task seen so far (the median of the last few tasks
+that reused a state; a task that brings a new state also builds its caches), and at the latest
+after ``tasks_per_process`` tasks. What a worker accumulated goes back to the system when it
+exits. The process that owns the pool only hands out work (the Keras Tuner oracle, the
+registry): it never builds a model.
 
 A task is ``function(state, *args)``. Its *state* (a model builder, a data factory, an
 evaluation) is pickled once per pool and sent once per worker, which keeps the last few states
@@ -374,6 +378,7 @@ def _serve(conn: Any) -> None:
             while len(states) > KEPT_STATES:
                 states.popitem(last=False)
             answer = ("ok", function(states[key], *args))
+            _return_free_memory()
         except Exception as exc:  # every failure goes back to the owner
             answer = ("error", (_portable(exc), traceback.format_exc()))
         try:
@@ -381,6 +386,25 @@ def _serve(conn: Any) -> None:
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             conn.send(("error", (RuntimeError(f"result of {function.__name__} cannot be "
                                               f"sent back: {exc}"), traceback.format_exc())))
+
+
+def _return_free_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere
+    nothing), so that the worker's RSS, which decides when it is replaced, counts what it
+    holds rather than what the allocator kept of a finished task's buffers."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            import ctypes
+
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):  # not glibc
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim: Any = None
 
 
 def _portable(exc: BaseException) -> BaseException:

@@ -33,7 +33,6 @@ records. Before a search is reopened, its Keras Tuner files are checked and heal
 from __future__ import annotations
 
 import contextlib
-import gc
 import io as stdio
 import json
 import logging
@@ -48,7 +47,7 @@ import keras
 import keras_tuner as kt
 from keras_tuner.src.distribute import utils as dist_utils
 
-from ..models.reuse import training_pool
+from ..models.reuse import fresh_session, training_pool
 from ..project import files
 from ..project.paths import OutputDirs
 from . import tuner_project
@@ -175,8 +174,7 @@ def train_trial(work: TrialWork, trial_id: str, values: Mapping[str, Any]) -> di
         The record described in :func:`run_search`.
     """
     spec, settings = work.spec, work.spec.training
-    keras.backend.clear_session()
-    gc.collect()
+    fresh_session()
     values = dict(values)
     trial_seed = spec.trial_seed(trial_id, values)
     keras.utils.set_random_seed(trial_seed)
@@ -211,8 +209,7 @@ def train_trial(work: TrialWork, trial_id: str, values: Mapping[str, Any]) -> di
         save(model, tmp)
         digest = files.sha256(tmp)  # recorded: a resumed run checks the file against it
     del model, train, validation
-    keras.backend.clear_session()
-    gc.collect()
+    fresh_session()
     return {
         "search_key": spec.key, "fingerprint": spec.fingerprint_hash(),
         "trial_id": trial_id, "hyperparameters": values, "trial_seed": trial_seed,

@@ -166,13 +166,11 @@ def evaluate_saved(work: tuple[Callable[[Any], Evaluation], OutputDirs],
     Returns:
         The model's :class:`Evaluation`.
     """
-    import keras
-
     from ..models import load_model
-    from ..models.reuse import for_evaluation
+    from ..models.reuse import for_evaluation, fresh_session
 
     evaluate, out = work
-    keras.backend.clear_session()
+    fresh_session()
     # Loaded into a kept model of the same architecture: its compiled functions are reused.
     return evaluate(for_evaluation(load_model(out.root / model_path)))
 
