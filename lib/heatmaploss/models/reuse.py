@@ -188,7 +188,9 @@ def fresh_session() -> None:
     some 400,000 objects that live as long as the process, and each collection took 0.44 s on
     the 2-core development machine — several per trial. The first call in a process collects
     once and then moves every object alive to the collector's permanent generation
-    (:func:`gc.freeze`), so later collections scan only what the run created since.
+    (:func:`gc.freeze`), so later collections scan only what the run created since. (Objects
+    alive at that moment that later become garbage in a reference cycle are not reclaimed; in a
+    worker process that moment is its first task, when it holds little besides its imports.)
     """
     global _imports_frozen
     keras.backend.clear_session()
