@@ -40,9 +40,9 @@ def small_model():
 def test_streaming_evaluation_matches_per_image_computation(small_model):
     from heatmaploss import attribution, models, synthetic
 
-    n_per_class, seed = 3, 11
-    result = evaluate.evaluate_model(small_model, 2, n_per_class, seed, chunk_size=5,
-                                     batch_size=4, explainers=("hirescam", "saliency"))
+    n_per_class, seed, chunk, batch = 3, 11, 5, 4
+    result = evaluate.evaluate_model(small_model, 2, n_per_class, seed, chunk_size=chunk,
+                                     batch_size=batch, explainers=("hirescam", "saliency"))
     data = synthetic.generate(2, n_per_class, seed)
     x = models.preprocess_images(data.images).numpy()
     predicted = np.argmax(small_model(x).numpy(), axis=-1)
@@ -53,9 +53,9 @@ def test_streaming_evaluation_matches_per_image_computation(small_model):
         # 4): on some CPUs the convolutions' results depend on the batch size, and the small
         # positive part of a random model's maps turns that into differences of ~1 %.
         maps = np.concatenate([
-            attribution.compute_maps(small_model, x[i:i + 5], predicted[i:i + 5], method,
-                                     batch_size=4, upsample_to_input=True)
-            for i in range(0, len(x), 5)])
+            attribution.compute_maps(small_model, x[i:i + chunk], predicted[i:i + chunk], method,
+                                     batch_size=batch, upsample_to_input=True)
+            for i in range(0, len(x), chunk)])
         fractions, empty = evaluate.region_fractions(maps, masks)
         class_means = []
         for c, name in enumerate(synthetic.CLASSES):
