@@ -57,11 +57,18 @@ def _training_data(batch: int, n_per_class: int = 16):
                                required=data.region("heart")).repeat(), data
 
 
+def _duration(seconds: float) -> str:
+    """``1.7 h`` from an hour up, else ``12.5 min`` or ``42 s`` (toy profiles take seconds)."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 600 else f"{seconds:.0f} s"
+
+
 def _record(out: dict, name: str, row: dict, train: float, evaluation: float, label: str,
             unit: str) -> float:
     """Store one model kind's estimate (seconds → hours), print its line, return its seconds."""
     out[name] = {**row, "training_h": train / 3600, "evaluation_h": evaluation / 3600}
-    print(f"  {label}  {(train + evaluation) / 3600:7.2f} {unit}", flush=True)
+    print(f"  {label}  {_duration(train + evaluation):>9s}{unit}", flush=True)
     return train + evaluation
 
 
@@ -90,7 +97,7 @@ def experiments(profile, repeats: int) -> dict:
             {"models": spec.max_trials, "step_s": step, "batch": recipe.batch_size,
              "forward_s_per_image": forward, "evaluation_s_per_image": explain},
             train, evaluation, f"{spec.protocol:10s} {spec.group:8s} step {step * 1e3:8.1f} ms "
-            f"(batch {recipe.batch_size})", "h per experiment")
+            f"(batch {recipe.batch_size})", " per experiment")
     return {"searches": out, "hours_per_experiment": total / 3600}
 
 
@@ -138,7 +145,7 @@ def shortcut(profile, repeats: int) -> dict:
             + s.n_probe_per_class * 4 * t["forward_s_per_image"])
         total += _record(out, group.name, {"condition": group.condition, "models": trained, **t},
                          train, evaluation, f"{group.condition:11s} {group.name:24s} "
-                         f"{trained:3d} models step {t['step_s'] * 1e3:8.1f} ms", "h")
+                         f"{trained:3d} models step {t['step_s'] * 1e3:8.1f} ms", "")
     return {"groups": out, "hours": total / 3600}
 
 
@@ -171,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         out["shortcut"] = shortcut(profile, args.repeats)
         out["hours"]["06"] = out["shortcut"]["hours"]
     for chapter, hours in sorted(out["hours"].items()):
-        print(f"notebook {chapter}: {hours:.1f} h")
-    print(f"total: {sum(out['hours'].values()):.1f} h")
+        print(f"notebook {chapter}: {_duration(hours * 3600)}")
+    print(f"total: {_duration(sum(out['hours'].values()) * 3600)}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     return 0
