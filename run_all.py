@@ -217,13 +217,8 @@ def describe_failure(exc: Exception, notebook: Path, output: Path) -> str:
 
 
 def run_notebook(notebook: Path, parameters: dict, output: Path, progress: bool,
-                 verbose: bool = False) -> tuple[float, float | None]:
-    """Execute one notebook with papermill; return its wall time and its CPU time in seconds.
-
-    The CPU time is that of the notebook's kernel and every process it started (search
-    workers), user plus system, as the operating system accounts it once they have exited
-    (``None`` where :mod:`resource` is missing, on Windows). CPU time ÷ wall time is the number
-    of cores the chapter kept busy on average.
+                 verbose: bool = False) -> float:
+    """Execute one notebook with papermill; return its wall time in seconds.
 
     Args:
         notebook: the chapter notebook.
@@ -236,24 +231,13 @@ def run_notebook(notebook: Path, parameters: dict, output: Path, progress: bool,
     import papermill
 
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    cpu_start, start = _children_cpu_seconds(), time.perf_counter()
+    start = time.perf_counter()
     papermill.execute_notebook(
         str(notebook), str(output), parameters=parameters, kernel_name="python3",
         cwd=str(notebook.parent), progress_bar=progress, log_output=False,
         extra_arguments=[] if verbose else list(QUIET_KERNEL_ARGUMENTS),
     )
-    wall, cpu_end = time.perf_counter() - start, _children_cpu_seconds()
-    return wall, None if cpu_end is None or cpu_start is None else cpu_end - cpu_start
-
-
-def _children_cpu_seconds() -> float | None:
-    """User + system CPU seconds of this process's finished child processes and theirs."""
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    return time.perf_counter() - start
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -403,8 +387,8 @@ def _main(argv: list[str] | None, held: contextlib.ExitStack) -> int:
         # half-executed notebook where a finished one is expected.
         running = output.with_name(f".{output.stem}.running.ipynb")
         try:
-            seconds, cpu = run_notebook(nb, params, running, progress=not args.no_progress,
-                                        verbose=args.verbose)
+            seconds = run_notebook(nb, params, running, progress=not args.no_progress,
+                                   verbose=args.verbose)
         except Exception as exc:  # papermill raises PapermillExecutionError for cell errors
             if running.exists():
                 os.replace(running, output)  # keep the traceback where the user looks
@@ -413,15 +397,11 @@ def _main(argv: list[str] | None, held: contextlib.ExitStack) -> int:
             files.write_json(state_path, state)
             return 1
         os.replace(running, output)
-        times = {"seconds": round(seconds, 1),
-                 "cpu_seconds": None if cpu is None else round(cpu, 1)}
-        state[nb.stem] = {"fingerprint": key, **times,
+        state[nb.stem] = {"fingerprint": key, "seconds": round(seconds, 1),
                           "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
         files.write_json(state_path, state)
-        tqdm.write(f"done {nb.stem}: {seconds:.0f} s" + ("" if cpu is None else
-                   f", {cpu:.0f} CPU s ({cpu / max(seconds, 1e-9):.1f} cores busy)"))
         files.update_summary(results, {"notebooks": {nb.stem: {
-            "status": "completed", **times, "parameters": params,
+            "status": "completed", "seconds": round(seconds, 1), "parameters": params,
             "executed_notebook": str(output.relative_to(results)),
         }}})
     from heatmaploss import report

@@ -71,8 +71,6 @@ def test_runs_skips_and_reports_failures(chapters, tmp_path):
     summary = json.loads((res / "smoke" / "summary.json").read_text())
     assert summary["first"] == {"rate": 0.25}
     assert summary["notebooks"]["01_first"]["status"] == "completed"
-    assert summary["notebooks"]["01_first"]["cpu_seconds"] > 0, "the kernel's CPU time"
-    assert "done 01_first: " in first.stdout and "cores busy" in first.stdout
     assert (res / "smoke" / "notebooks" / "01_first.ipynb").exists()
 
     again = _run("--notebooks-dir", str(chapters), "--results-dir", str(res), "--profile", "smoke",
@@ -148,17 +146,6 @@ def test_relative_paths_mean_the_folder_the_user_typed_them_in(tmp_path):
     assert not (tmp_path / "res" / "smoke" / "registry.sqlite").exists()
     database = f"database: sqlite:///{(tmp_path / 'reldb' / 'x.sqlite').as_posix()}"
     assert f"{database} ($HEATMAPLOSS_DATABASE_URL)" in done.stdout, done.stdout
-
-
-def test_notebook_cpu_time_counts_the_processes_it_started(monkeypatch, tmp_path):
-    import papermill
-
-    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.6: pass"
-    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **kw: subprocess.run(
-        [sys.executable, "-c", busy], check=True))
-    wall, cpu = run_all.run_notebook(tmp_path / "a.ipynb", {}, tmp_path / "b.ipynb",
-                                     progress=False)
-    assert 0.6 <= cpu <= wall + 0.1, (cpu, wall)
 
 
 def test_kernels_are_quiet_unless_verbose(monkeypatch, tmp_path):

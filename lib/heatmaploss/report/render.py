@@ -155,11 +155,9 @@ def _counts_text(rows: list[ReportRow]) -> str:
                      for compares, per in counts.items())
 
 
-def _notebooks(summary: dict) -> list[tuple[str, str, str, str]]:
-    """(notebook, status, wall seconds, CPU seconds of its kernel and workers) per notebook."""
+def _notebooks(summary: dict) -> list[tuple[str, str, str]]:
     entries = summary.get("notebooks", {})
-    return [(name, str(info.get("status", "")), format_value(info.get("seconds")),
-             format_value(info.get("cpu_seconds")))
+    return [(name, str(info.get("status", "")), format_value(info.get("seconds")))
             for name, info in sorted(entries.items())]
 
 
@@ -204,9 +202,8 @@ def render_markdown(results: Path, rows: list[ReportRow], title: str) -> str:
             lines += header + ["| " + " | ".join(_md_cells(r)) + " |" for r in members] + [""]
     notebooks = _notebooks(summary)
     if notebooks:
-        lines += ["## Notebooks run", "", "| notebook | status | seconds | CPU seconds |",
-                  "|---|---|---|---|"]
-        lines += [f"| {n} | {s} | {t} | {c} |" for n, s, t, c in notebooks] + [""]
+        lines += ["## Notebooks run", "", "| notebook | status | seconds |", "|---|---|---|"]
+        lines += [f"| {n} | {s} | {t} |" for n, s, t in notebooks] + [""]
     figures = _figures(results)
     if figures:
         lines += ["## Figures", ""] + [f"- [{p.stem}](figures/{p.name})" for p in figures] + [""]
@@ -283,9 +280,9 @@ def render_html(results: Path, rows: list[ReportRow], title: str) -> str:
     notebooks = _notebooks(summary)
     if notebooks:
         parts.append("<h2>Notebooks run</h2><table><thead><tr><th>notebook</th><th>status</th>"
-                     "<th>seconds</th><th>CPU seconds</th></tr></thead><tbody>")
-        parts += [f"<tr><td>{esc(n)}</td><td>{esc(s)}</td><td>{esc(t)}</td><td>{esc(c)}</td></tr>"
-                  for n, s, t, c in notebooks]
+                     "<th>seconds</th></tr></thead><tbody>")
+        parts += [f"<tr><td>{esc(n)}</td><td>{esc(s)}</td><td>{esc(t)}</td></tr>"
+                  for n, s, t in notebooks]
         parts.append("</tbody></table>")
     figures = _figures(results)
     if figures:
